@@ -1,0 +1,16 @@
+import type { Command } from '../command.ts';
+import { baselineCommand } from './baseline.ts';
+import { compatCommand } from './compat.ts';
+import { demoCommand } from './demo.ts';
+import { embeddedCommand } from './embedded.ts';
+import { infoCommand } from './info.ts';
+import { lintCommand } from './lint.ts';
+import { migrateCommand } from './migrate.ts';
+import { repairCommand } from './repair.ts';
+import { validateCommand } from './validate.ts';
+
+/** Every verb of the `safeshift` command, in the order `--help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  migrateCommand, infoCommand, validateCommand, lintCommand, compatCommand, baselineCommand, repairCommand,
+  demoCommand, embeddedCommand,
+];

@@ -1,0 +1,43 @@
+import { SafeshiftError } from '../core/errors.ts';
+import { DEFAULT_HISTORY, type HistoryLocation } from '../core/history.ts';
+import { checkIdentifierOption } from '../core/identifiers.ts';
+import { parseDuration } from '../core/directives.ts';
+import type { CommandInput, OptionSpec } from './command.ts';
+
+/** Options every database command takes. */
+export const DATABASE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  'database-url': { type: 'string', placeholder: 'URL', description: 'PostgreSQL URL (or set DATABASE_URL); without either, the embedded PostgreSQL in .safeshift/ is used' },
+  schema: { type: 'string', placeholder: 'NAME', default: DEFAULT_HISTORY.schema, description: 'schema of the history table' },
+  table: { type: 'string', placeholder: 'NAME', default: DEFAULT_HISTORY.table, description: 'name of the history table' },
+};
+
+/** The migrations folder option. */
+export const DIR_OPTION: Readonly<Record<string, OptionSpec>> = {
+  dir: { type: 'string', placeholder: 'DIR', default: 'migrations', description: 'folder with V<version>__<description>.sql|.ts|.js and R__<description>.sql files' },
+};
+
+/** Options of commands that take the migration lock. */
+export const LOCK_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  'lock-wait': { type: 'string', placeholder: 'DURATION', default: '60s', description: 'how long to wait for another run holding the lock before failing with LOCKED' },
+};
+
+/** Reads --schema and --table, quoting-safe and checked. */
+export function historyLocation(input: CommandInput): HistoryLocation {
+  return {
+    schema: checkIdentifierOption(String(input.values.schema ?? DEFAULT_HISTORY.schema), '--schema'),
+    table: checkIdentifierOption(String(input.values.table ?? DEFAULT_HISTORY.table), '--table'),
+  };
+}
+
+/** Reads a duration option such as --lock-wait 30s into milliseconds. */
+export function durationOption(input: CommandInput, name: string, fallback: string): number {
+  const text = String(input.values[name] ?? fallback);
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new SafeshiftError('BAD_OPTION', `--${name} needs a duration like 30s, 500ms or 2min, not "${text}"`);
+  return ms;
+}
+
+/** The migrations folder. */
+export function migrationsDir(input: CommandInput): string {
+  return String(input.values.dir ?? 'migrations');
+}

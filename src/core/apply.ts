@@ -1,0 +1,226 @@
+import { pathToFileURL } from 'node:url';
+import type { SqlClient } from '../ports.ts';
+import type { MigrationFile } from './discover.ts';
+import { MigrationError, SqlStates, sqlState } from './errors.ts';
+import type { HistoryTable, HistoryType } from './history.ts';
+import type { Logger } from './logger.ts';
+import type { ParsedSql, SqlStatement } from './statements.ts';
+
+/** What a `.ts`/`.js` migration's `up(ctx)` receives. */
+export interface MigrationContext {
+  /** The client, inside the migration's transaction (unless it is a no-transaction migration). */
+  readonly client: SqlClient;
+  readonly log: Logger;
+}
+
+/** Settings for applying migrations. */
+export interface ApplySettings {
+  readonly client: SqlClient;
+  readonly history: HistoryTable;
+  readonly runId: string;
+  readonly log: Logger;
+  /** lock_timeout for a migration without its own directive, in ms (0 = none). */
+  readonly lockTimeoutMs: number;
+  /** How many times a lock-not-available failure is retried before the migration fails. */
+  readonly lockRetries: number;
+  /** First backoff delay after a lock timeout, in ms; it doubles each retry. */
+  readonly lockRetryDelayMs: number;
+}
+
+/** The record of one applied migration. */
+export interface AppliedResult {
+  readonly script: string;
+  readonly version: string | null;
+  readonly description: string;
+  readonly phase: string;
+  readonly executionMs: number;
+  /** Lock-not-available retries it needed. */
+  readonly lockRetries: number;
+}
+
+/**
+ * Applies one migration and records it in the history. A transactional migration and its history row
+ * commit together or not at all; a no-transaction migration records its progress statement by statement.
+ */
+export async function applyMigration(file: MigrationFile, parsed: ParsedSql | undefined, s: ApplySettings): Promise<AppliedResult> {
+  const started = performance.now();
+  const lockTimeoutMs = file.directives.lockTimeoutMs ?? s.lockTimeoutMs;
+  let retries = 0;
+  if (!file.directives.transaction && parsed) {
+    retries = await applyWithoutTransaction(file, parsed, lockTimeoutMs, s);
+  } else {
+    for (;;) {
+      try {
+        await applyInTransaction(file, parsed, lockTimeoutMs, s, started);
+        break;
+      } catch (error) {
+        const cause = error instanceof StatementFailure ? error.original : error;
+        if (sqlState(cause) === SqlStates.lockNotAvailable && retries < s.lockRetries) {
+          retries++;
+          await backoff(s, retries, file);
+          continue;
+        }
+        throw explain(error, file, parsed, retries);
+      }
+    }
+  }
+  return {
+    script: file.script, version: file.version?.text ?? null, description: file.description,
+    phase: file.directives.phase, executionMs: Math.round(performance.now() - started), lockRetries: retries,
+  };
+}
+
+async function applyInTransaction(file: MigrationFile, parsed: ParsedSql | undefined, lockTimeoutMs: number, s: ApplySettings, started: number): Promise<void> {
+  const { client } = s;
+  await client.query(`begin; set local lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))}`);
+  try {
+    if (parsed) {
+      for (const st of parsed.statements) {
+        try {
+          await client.query(st.sql);
+        } catch (error) {
+          throw new StatementFailure(error, st);
+        }
+      }
+    } else {
+      await runScriptModule(file, { client, log: s.log });
+    }
+    await s.history.insert(historyRow(file, s.runId, Math.round(performance.now() - started), true, null, null));
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Runs a no-transaction migration one statement at a time. The history row is written first and
+ * advanced after each statement, so a failure or a crash leaves a record of exactly what ran.
+ */
+async function applyWithoutTransaction(file: MigrationFile, parsed: ParsedSql, lockTimeoutMs: number, s: ApplySettings): Promise<number> {
+  const { client } = s;
+  const started = performance.now();
+  const total = parsed.statements.length;
+  const rank = await s.history.insert(historyRow(file, s.runId, 0, false, 0, total));
+  await client.query(`set lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))}`);
+  let retries = 0;
+  try {
+    for (const st of parsed.statements) {
+      for (;;) {
+        try {
+          await client.query(st.sql);
+          break;
+        } catch (error) {
+          if (sqlState(error) === SqlStates.lockNotAvailable && retries < s.lockRetries) {
+            retries++;
+            await backoff(s, retries, file);
+            continue;
+          }
+          if (st.index === 0) {
+            // Nothing ran, so the history can forget the attempt and the database is as before.
+            await client.query(`delete from ${s.history.qualifiedName} where installed_rank = $1`, [rank]);
+            throw explain(new StatementFailure(error, st), file, parsed, retries);
+          }
+          const failure = explain(new StatementFailure(error, st), file, parsed, retries, {
+            outcome: 'needs-operator',
+            suffix: `\n${st.index} of ${total} statements ran before it failed and stay applied (this migration has no transaction). `
+              + 'Finish or undo them by hand, then run `safeshift repair`; further runs are refused until then.',
+          });
+          throw failure;
+        }
+      }
+      await s.history.markProgress(rank, st.index + 1, false, Math.round(performance.now() - started));
+    }
+    await s.history.markProgress(rank, total, true, Math.round(performance.now() - started));
+  } finally {
+    await client.query('reset lock_timeout').catch(() => undefined);
+  }
+  return retries;
+}
+
+async function runScriptModule(file: MigrationFile, ctx: MigrationContext): Promise<void> {
+  const mod = (await import(pathToFileURL(file.absolutePath).href)) as { up?: unknown; default?: { up?: unknown } };
+  const up = typeof mod.up === 'function' ? mod.up : mod.default?.up;
+  if (typeof up !== 'function') {
+    throw new MigrationError('MIGRATION_FAILED', `${file.script} does not export a function up(ctx); nothing was run`, { file: file.script, outcome: 'rolled-back' });
+  }
+  await (up as (c: MigrationContext) => Promise<void>)(ctx);
+}
+
+function historyRow(file: MigrationFile, runId: string, executionMs: number, success: boolean, applied: number | null, total: number | null) {
+  const type: HistoryType = file.kind === 'repeatable' ? 'SQL_REPEATABLE' : file.language === 'sql' ? 'SQL' : file.language === 'ts' ? 'TS' : 'JS';
+  return {
+    version: file.version?.text ?? null, description: file.description, type, script: file.script, checksum: file.checksum,
+    executionMs, success, runId, phase: file.directives.phase, statementsApplied: applied, statementsTotal: total,
+  };
+}
+
+async function backoff(s: ApplySettings, attempt: number, file: MigrationFile): Promise<void> {
+  const delay = s.lockRetryDelayMs * 2 ** (attempt - 1);
+  const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
+  s.log.warn(`${file.script}: a table it needs is locked by another session (lock_timeout); retry ${attempt}/${s.lockRetries} in ${jittered} ms`);
+  await new Promise((r) => setTimeout(r, jittered));
+}
+
+/** A statement's failure, before it is explained with file and line. */
+class StatementFailure extends Error {
+  constructor(readonly original: unknown, readonly statement: SqlStatement) {
+    super((original as Error)?.message ?? String(original));
+  }
+}
+
+interface PgErrorFields { position?: string; detail?: string; hint?: string; where?: string; message?: string; stack?: string }
+
+/** Turns a driver error into a MigrationError naming the file, statement, line, column and SQLSTATE. */
+function explain(error: unknown, file: MigrationFile, parsed: ParsedSql | undefined, retries: number,
+  extra: { outcome?: 'needs-operator'; suffix?: string } = {}): MigrationError {
+  if (error instanceof MigrationError) return error;
+  const statement = error instanceof StatementFailure ? error.statement : undefined;
+  const original = (error instanceof StatementFailure ? error.original : error) as PgErrorFields;
+  const state = sqlState(original);
+  const lockTimedOut = state === SqlStates.lockNotAvailable;
+  let line: number | undefined;
+  let column: number | undefined;
+  let snippet = '';
+  if (statement && parsed) {
+    const pos = Number(original.position);
+    const offset = Number.isFinite(pos) && pos > 0 ? statement.offset + pos - 1 : statement.offset;
+    ({ line, column } = parsed.source.position(offset));
+    snippet = parsed.source.snippet(line, column);
+  } else if (!parsed) {
+    ({ line, column } = stackPosition(original.stack, file.absolutePath));
+  }
+  const where = `${file.script}${line ? `:${line}:${column}` : ''}`;
+  const stmt = statement ? ` in statement ${statement.index + 1} of ${parsed?.statements.length}` : '';
+  const lines = [
+    lockTimedOut
+      ? `${where}: ${file.script} could not get a lock${stmt} within its lock_timeout after ${retries + 1} attempts (SQLSTATE ${state}): another session holds a conflicting lock on a table it changes. Nothing of this migration was applied; retry when the table is less busy or raise \`-- safeshift:lock-timeout\`.`
+      : `${where}: ${file.script} failed${stmt}${state ? ` (SQLSTATE ${state})` : ''}: ${original.message ?? String(error)}`,
+  ];
+  if (original.detail) lines.push(`DETAIL: ${original.detail}`);
+  if (original.hint) lines.push(`HINT: ${original.hint}`);
+  if (snippet) lines.push(snippet);
+  if (extra.suffix) lines.push(extra.suffix.trim());
+  else if (!lockTimedOut) lines.push('The migration was rolled back; the database is as it was before it started.');
+  return new MigrationError(lockTimedOut ? 'LOCK_TIMEOUT' : 'MIGRATION_FAILED', lines.join('\n'), {
+    cause: original,
+    outcome: extra.outcome ?? 'rolled-back',
+    file: file.script,
+    ...(file.version ? { version: file.version.text } : {}),
+    ...(statement ? { statementIndex: statement.index } : {}),
+    ...(line ? { line, column } : {}),
+    details: { ...(state ? { sqlState: state } : {}), ...(statement ? { sql: statement.sql } : {}) },
+  });
+}
+
+/** The line and column of a script migration's own frame in a stack trace. */
+function stackPosition(stack: string | undefined, absolutePath: string): { line?: number; column?: number } {
+  if (!stack) return {};
+  for (const frame of stack.split('\n')) {
+    const idx = frame.indexOf(absolutePath);
+    if (idx < 0) continue;
+    const m = /:(\d+):(\d+)\)?\s*$/.exec(frame.slice(idx + absolutePath.length));
+    if (m) return { line: Number(m[1]), column: Number(m[2]) };
+  }
+  return {};
+}
