@@ -72,25 +72,70 @@ export async function applyMigration(file: MigrationFile, parsed: ParsedSql | un
 
 async function applyInTransaction(file: MigrationFile, parsed: ParsedSql | undefined, lockTimeoutMs: number, s: ApplySettings, started: number): Promise<void> {
   const { client } = s;
-  await client.query(`begin; set local lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))}`);
-  try {
-    if (parsed) {
-      for (const st of parsed.statements) {
-        try {
-          await client.query(st.sql);
-        } catch (error) {
-          throw new StatementFailure(error, st);
-        }
-      }
-    } else {
-      await runScriptModule(file, { client, log: s.log });
+  const begin = `begin; set local lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))};\n`;
+  if (parsed) {
+    // One round trip: the file, its history row and the commit travel together, so the engine costs
+    // what running the file by hand costs. A failure is mapped back to its statement afterwards.
+    const query = `${begin}${file.text}\n;\n${s.history.insertSql(historyRow(file, s.runId, 0, true, null, null))};\ncommit`;
+    try {
+      await client.query(query);
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw await attribute(error, file, parsed, begin.length, lockTimeoutMs, s, started);
     }
+    return;
+  }
+  await client.query(begin);
+  try {
+    await runScriptModule(file, { client, log: s.log });
     await s.history.insert(historyRow(file, s.runId, Math.round(performance.now() - started), true, null, null));
     await client.query('commit');
   } catch (error) {
     await client.query('rollback').catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Finds the statement a failed one-round-trip migration failed in. Postgres gives a position for
+ * errors it can place (syntax, unknown columns); for the rest the statements are replayed one by one
+ * in a transaction that is rolled back, bounded by a statement timeout, until the same error recurs.
+ */
+async function attribute(error: unknown, file: MigrationFile, parsed: ParsedSql, prefixLength: number,
+  lockTimeoutMs: number, s: ApplySettings, started: number): Promise<unknown> {
+  const statements = parsed.statements;
+  const position = Number((error as PgErrorFields).position);
+  if (Number.isFinite(position) && position > 0) {
+    const offset = position - 1 - prefixLength;
+    if (offset >= 0 && offset < file.text.length) {
+      const st = [...statements].reverse().find((x) => x.offset <= offset) ?? statements[0];
+      if (st) return new StatementFailure(withPosition(error, offset - st.offset + 1), st);
+    }
+    return error;
+  }
+  if (statements.length === 1 && statements[0]) return new StatementFailure(error, statements[0]);
+  const budgetMs = Math.max(5000, Math.round((performance.now() - started) * 2));
+  const state = sqlState(error);
+  try {
+    await s.client.query(`begin; set local lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))}; set local statement_timeout = ${budgetMs}`);
+    for (const st of statements) {
+      try {
+        await s.client.query(st.sql);
+      } catch (again) {
+        return sqlState(again) === state ? new StatementFailure(error, st) : error;
+      }
+    }
+  } catch {
+    // The replay is only for the message; when it cannot run, the error stands as it came.
+  } finally {
+    await s.client.query('rollback').catch(() => undefined);
+  }
+  return error;
+}
+
+/** The same driver error with its position made relative to one statement. */
+function withPosition(error: unknown, position: number): unknown {
+  return Object.assign(Object.create(Object.getPrototypeOf(error) as object) as object, error, { position: String(position) });
 }
 
 /**

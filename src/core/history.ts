@@ -1,6 +1,6 @@
 import type { SqlClient } from '../ports.ts';
 import type { Phase } from './directives.ts';
-import { escapeIdentifier } from './identifiers.ts';
+import { escapeIdentifier, escapeLiteral } from './identifiers.ts';
 
 /** How a history row came to be. */
 export type HistoryType = 'SQL' | 'TS' | 'JS' | 'SQL_REPEATABLE' | 'BASELINE';
@@ -105,6 +105,20 @@ export class HistoryTable {
         row.runId, row.phase, row.statementsApplied, row.statementsTotal],
     );
     return Number(rows[0]?.installed_rank);
+  }
+
+  /**
+   * The INSERT of a row as SQL text with its values quoted, so it can travel in the same round trip
+   * as the migration it records. `execution_ms` is measured by the server from the transaction's start.
+   */
+  insertSql(row: NewHistoryRow): string {
+    const lit = (v: string | number | boolean | null): string =>
+      v === null ? 'null' : typeof v === 'string' ? escapeLiteral(v) : String(v);
+    return `insert into ${this.qualifiedName}
+         (version, description, type, script, checksum, execution_ms, success, run_id, phase, statements_applied, statements_total)
+       values (${[row.version, row.description, row.type, row.script, row.checksum].map(lit).join(', ')},
+         (extract(epoch from clock_timestamp() - now()) * 1000)::int,
+         ${[row.success, row.runId, row.phase, row.statementsApplied, row.statementsTotal].map(lit).join(', ')})`;
   }
 
   /** Records progress of a no-transaction migration (write-ahead of nothing: it follows each statement). */

@@ -67,7 +67,8 @@ export async function preflight(options: PreflightOptions): Promise<Preflight> {
   if (options.lint !== false && syntaxOk && plan.pending.length > 0) {
     const pendingScripts = new Set(plan.pending.map((f) => f.script));
     const applied = new Set(discovery.migrations.filter((f) => !pendingScripts.has(f.script)).map((f) => f.script));
-    lint = await lintMigrations(discovery.migrations, { applied, ...(options.lockTimeoutMs !== undefined ? { defaultLockTimeoutMs: options.lockTimeoutMs } : {}) });
+    lint = await lintMigrations(discovery.migrations, {
+      parsed, applied, ...(options.lockTimeoutMs !== undefined ? { defaultLockTimeoutMs: options.lockTimeoutMs } : {}) });
     for (const f of lint.findings) {
       if (f.severity !== 'error' || f.allowed) continue;
       problems.push({

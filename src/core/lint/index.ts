@@ -30,7 +30,7 @@ export async function lintMigrations(files: readonly MigrationFile[], options: L
   for (const file of files) {
     if (file.language !== 'sql') continue;
     const applied = options.applied?.has(file.script) ?? false;
-    const parsed = await parse(file, applied);
+    const parsed = options.parsed?.get(file.script) ?? (await parse(file, applied));
     if (!parsed) continue;
     if (applied) {
       for (const statement of parsed.statements) model.apply(statement.node, file.script);

@@ -1,3 +1,4 @@
+import type { ParsedSql } from '../statements.ts';
 import type { LintSeverity } from './rule.ts';
 
 export type { LintSeverity };
@@ -69,4 +70,6 @@ export interface LintOptions {
    * @default 5000
    */
   readonly defaultLockTimeoutMs?: number;
+  /** Parses the caller already made, by script, so no file is parsed twice. */
+  readonly parsed?: ReadonlyMap<string, ParsedSql>;
 }
