@@ -26,17 +26,18 @@ describe('migrate', () => {
       'V1.10__add_b.sql': 'create table b (id int);',
       'V1.9__add_c.sql': 'create table c (id int);',
       'V2__ts.ts': `export async function up({ client }) { await client.query('insert into a values (3)'); }`,
+      'V2.5__js.js': `export async function up({ client }) { await client.query('insert into a values (4)'); }`,
       'R__view.sql': 'create or replace view v as select count(*) as n from a;',
     });
     const first = await migrate({ client, dir });
-    expect(first.applied.map((a) => a.script)).toEqual(['V1__create_a.sql', 'V1.9__add_c.sql', 'V1.10__add_b.sql', 'V2__ts.ts', 'R__view.sql']);
+    expect(first.applied.map((a) => a.script)).toEqual(['V1__create_a.sql', 'V1.9__add_c.sql', 'V1.10__add_b.sql', 'V2__ts.ts', 'V2.5__js.js', 'R__view.sql']);
     expect(first.fromVersion).toBeNull();
-    expect(first.toVersion).toBe('2');
-    expect((await client.query('select n from v')).rows[0].n).toBe('3');
+    expect(first.toVersion).toBe('2.5');
+    expect((await client.query('select n from v')).rows[0].n).toBe('4');
     const rows = await history(client);
     expect(rows.map((r) => [r.version, r.type, r.success, r.runId])).toEqual([
       ['1', 'SQL', true, first.runId], ['1.9', 'SQL', true, first.runId], ['1.10', 'SQL', true, first.runId],
-      ['2', 'TS', true, first.runId], [null, 'SQL_REPEATABLE', true, first.runId],
+      ['2', 'TS', true, first.runId], ['2.5', 'JS', true, first.runId], [null, 'SQL_REPEATABLE', true, first.runId],
     ]);
 
     const again = await migrate({ client, dir });
