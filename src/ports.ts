@@ -1,6 +1,10 @@
 /**
  * The ports the steps and the engine are written against. Adapters (local or AWS) implement them;
  * nothing that imports this file knows which runtime it runs in.
+ *
+ * Every mutating method is idempotent, because Step Functions delivers a Task at least once: calling
+ * it again with the same identifiers finds and reuses what the first call made, and deleting what is
+ * already gone is success.
  */
 
 /** The result of one query: the rows and how many rows the command touched. */
@@ -19,4 +23,216 @@ export interface QueryResult<R> {
  */
 export interface SqlClient {
   query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+/** A connection a step opened and must close. */
+export interface SqlSession extends SqlClient {
+  close(): Promise<void>;
+}
+
+/** A JSON value: what crosses a state machine boundary or is stored in the ledger. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+// ---------------------------------------------------------------------------------------------
+// Fleet: snapshots, clones and swaps of databases.
+
+/** What safeshift created a snapshot for. */
+export type SnapshotKind = 'pre-upgrade' | 'safety' | 'rehearsal';
+
+/** Tags safeshift puts on everything it creates, so it only ever deletes its own. */
+export interface SafeshiftTags {
+  readonly runId: string;
+  /** The database the resource belongs to (its production identifier). */
+  readonly database: string;
+  readonly kind: SnapshotKind | 'clone' | 'retired';
+}
+
+/** Where a fleet resource stands. `missing` means it does not exist (or no longer does). */
+export type ResourceStatus = 'creating' | 'available' | 'failed' | 'missing';
+
+/**
+ * Snapshots, clones and swaps. Locally a snapshot is a template database and a swap two renames in
+ * one transaction; on AWS they are RDS/Aurora snapshots, restores and identifier renames. Long
+ * operations are started and then polled (`…Status`), so a state machine can wait between polls.
+ */
+export interface Fleet {
+  /** Starts a snapshot of `database` called `snapshotId`. Reuses one that already exists with that id. */
+  startSnapshot(database: string, snapshotId: string, tags: SafeshiftTags): Promise<void>;
+  snapshotStatus(snapshotId: string): Promise<ResourceStatus>;
+  /** Starts creating database `cloneId` from a snapshot. Reuses one that already exists with that id. */
+  startClone(snapshotId: string, cloneId: string, tags: SafeshiftTags): Promise<void>;
+  databaseStatus(databaseId: string): Promise<ResourceStatus>;
+  /**
+   * Puts `replacement` in the place of `production`: afterwards `production`'s identifier names what
+   * was `replacement`, and the old production is kept as `retiredId`. Idempotent: when it already
+   * happened (production is the replacement and the retired one exists) it does nothing.
+   */
+  swap(production: string, replacement: string, retiredId: string): Promise<void>;
+  /** Deletes a database safeshift created (a clone or a retired production). Missing is success. */
+  deleteDatabase(databaseId: string): Promise<void>;
+  /** Deletes a snapshot safeshift created. Missing is success. */
+  deleteSnapshot(snapshotId: string): Promise<void>;
+  /** Whether safeshift's tags are on a snapshot, and for which database: restores check it. */
+  snapshotTags(snapshotId: string): Promise<SafeshiftTags | undefined>;
+}
+
+/** Opens SQL sessions to a database of the fleet (production or a clone) by its identifier. */
+export interface Connector {
+  connect(databaseId: string): Promise<SqlSession>;
+  /**
+   * Ends every session on a database except this process's own pool, so a local snapshot or swap
+   * (which need the database to themselves) can proceed. On AWS a no-op.
+   */
+  disconnectAll(databaseId: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quiescers: stop and resume the APIs that write to the database.
+
+/**
+ * One API that writes to the database. `capture` records its state before anything changes, so
+ * `resume` can put back exactly what was there (a Lambda's reserved concurrency including "none",
+ * a role's login and connect rights, an endpoint's mode).
+ *
+ * @example
+ * ```ts
+ * const prior = await q.capture();
+ * await ledger.recordQuiesce({ ..., prior });   // write-ahead
+ * await q.quiesce();
+ * ...
+ * await q.resume(prior);
+ * ```
+ */
+export interface Quiescer {
+  /** Stable id, the spec it was made from: `db-role:app`, `http:http://127.0.0.1:8080/maintenance`, `lambda:orders-api`. */
+  readonly id: string;
+  capture(): Promise<Json>;
+  quiesce(): Promise<void>;
+  resume(prior: Json): Promise<void>;
+}
+
+/** Makes quiescers from their specs (`kind:target`). Throws BAD_OPTION for an unknown kind. */
+export interface QuiescerFactory {
+  create(spec: string, databaseId: string): Quiescer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ledger: the durable record of runs, snapshots, quiesced APIs, rehearsals and the lock.
+
+export type RunKind = 'upgrade' | 'restore' | 'rehearsal';
+/** `rolled-back`: failed, production back at its pre-run state; `needs-operator`: see the error. */
+export type RunStatus = 'running' | 'succeeded' | 'refused' | 'rolled-back' | 'needs-operator';
+
+/** One state a run went through. Times are ISO strings. */
+export interface TimelineEntry {
+  readonly state: string;
+  readonly enteredAt: string;
+  readonly exitedAt?: string;
+  readonly error?: string;
+}
+
+/** What went wrong, as a person and a script need it. */
+export interface RunError {
+  readonly code: string;
+  readonly message: string;
+  readonly migration?: string;
+  readonly state?: string;
+}
+
+export interface RunRecord {
+  readonly runId: string;
+  readonly database: string;
+  readonly kind: RunKind;
+  readonly status: RunStatus;
+  readonly startedAt: string;
+  readonly endedAt?: string;
+  readonly fromVersion?: string | null;
+  readonly toVersion?: string | null;
+  readonly targetVersion?: string | null;
+  readonly strategy?: 'in-place' | 'swap';
+  readonly snapshotId?: string;
+  readonly applied?: readonly string[];
+  readonly quiescedAt?: string;
+  readonly resumedAt?: string;
+  readonly error?: RunError;
+  readonly timeline?: readonly TimelineEntry[];
+  readonly transitions?: number;
+}
+
+export interface SnapshotRecord {
+  readonly snapshotId: string;
+  readonly database: string;
+  readonly kind: SnapshotKind;
+  readonly runId: string;
+  readonly createdAt: string;
+  /** The schema version the snapshot holds. */
+  readonly schemaVersion: string | null;
+  readonly status: 'creating' | 'available' | 'deleted';
+}
+
+/** The record of one quiesced API, written before it is quiesced. */
+export interface QuiesceRecord {
+  readonly runId: string;
+  readonly database: string;
+  readonly apiId: string;
+  readonly prior: Json;
+  readonly status: 'quiescing' | 'quiesced' | 'resumed';
+  readonly quiescedAt?: string;
+  readonly resumedAt?: string;
+}
+
+export interface RehearsalRecord {
+  readonly runId: string;
+  readonly database: string;
+  readonly createdAt: string;
+  readonly fromVersion: string | null;
+  readonly toVersion: string | null;
+  readonly migrations: readonly { readonly script: string; readonly executionMs: number; readonly lockRetries: number }[];
+  /** Snapshot + migrations + verify + orchestration, as measured on the clone. */
+  readonly predictedWindowMs: number;
+  readonly status: 'succeeded' | 'failed';
+  readonly error?: RunError;
+}
+
+/** Who holds a database's run lock. */
+export interface LockRecord {
+  readonly database: string;
+  readonly owner: string;
+  readonly acquiredAt: string;
+  readonly expiresAt: string;
+}
+
+/**
+ * The ledger. Locally a control database beside the application's (untouched by restores); on AWS a
+ * DynamoDB table. Writes about a side effect happen before it (write-ahead).
+ */
+export interface Ledger {
+  /**
+   * Takes the run lock of a database for `owner`, or throws LOCKED naming the holder and its age.
+   * Re-entrant: the same owner taking it again succeeds (a retried step). An expired lock is NOT taken
+   * over silently: it is reported as stale and must be broken on purpose.
+   */
+  acquireLock(database: string, owner: string, ttlMs: number): Promise<LockRecord>;
+  /** Releases the lock if `owner` holds it. */
+  releaseLock(database: string, owner: string): Promise<void>;
+  getLock(database: string): Promise<LockRecord | undefined>;
+  /** Removes whatever lock a database has, returning it. For an operator, on purpose. */
+  breakLock(database: string): Promise<LockRecord | undefined>;
+
+  /** Creates the run, or returns the existing one with that id (a retried start). */
+  startRun(run: RunRecord): Promise<RunRecord>;
+  updateRun(runId: string, patch: Partial<Omit<RunRecord, 'runId' | 'database' | 'kind'>>): Promise<RunRecord>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  listRuns(database?: string, limit?: number): Promise<RunRecord[]>;
+
+  putSnapshot(snapshot: SnapshotRecord): Promise<void>;
+  getSnapshot(snapshotId: string): Promise<SnapshotRecord | undefined>;
+  listSnapshots(database?: string): Promise<SnapshotRecord[]>;
+
+  /** Writes (or re-writes, on retry) the record of an API about to be quiesced. */
+  putQuiesce(record: QuiesceRecord): Promise<void>;
+  listQuiesced(filter?: { readonly database?: string; readonly runId?: string; readonly active?: boolean }): Promise<QuiesceRecord[]>;
+
+  putRehearsal(record: RehearsalRecord): Promise<void>;
+  listRehearsals(database?: string): Promise<RehearsalRecord[]>;
 }
