@@ -168,6 +168,8 @@ export interface SnapshotRecord {
   /** The schema version the snapshot holds. */
   readonly schemaVersion: string | null;
   readonly status: 'creating' | 'available' | 'deleted';
+  /** How long the snapshot took to become available, once it is. */
+  readonly durationMs?: number;
 }
 
 /** The record of one quiesced API, written before it is quiesced. */

@@ -9,6 +9,8 @@ export interface OptionSpec {
   readonly placeholder?: string;
   readonly default?: string;
   readonly short?: string;
+  /** The option may be given several times; its value is then an array. */
+  readonly multiple?: boolean;
 }
 
 /** What a command is handed when it runs. */

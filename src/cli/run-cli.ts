@@ -18,8 +18,7 @@ const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   help: { type: 'boolean', short: 'h', description: 'show this help' },
 };
 
-/** Exit codes of DESIGN.md. */
-export const ExitCode = { ok: 0, rolledBack: 1, refused: 2, needsOperator: 3 } as const;
+import { ExitCode } from './exit-codes.ts';
 
 /**
  * Runs one `safeshift` command line and returns its exit code. Only the entry point calls process.exit.
@@ -52,7 +51,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     try {
       parsed = parseArgs({
         args: [...rest], allowPositionals: true, strict: true,
-        options: Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, { type: s.type, ...(s.short ? { short: s.short } : {}) }])),
+        options: Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, { type: s.type, ...(s.short ? { short: s.short } : {}), ...(s.multiple ? { multiple: true } : {}) }])),
       });
     } catch (error) {
       throw new SafeshiftError('BAD_OPTION', `${(error as Error).message}; see \`safeshift ${command.name} --help\``);

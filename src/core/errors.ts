@@ -27,6 +27,17 @@ export type ErrorCode =
   | 'ALREADY_BASELINED'
   | 'FLYWAY_HISTORY_NOT_FOUND'
   | 'EMBEDDED_POSTGRES_FAILED'
+  | 'DATABASE_NOT_FOUND'
+  | 'NOT_SAFESHIFT_RESOURCE'
+  | 'RUN_NOT_FOUND'
+  | 'QUIESCE_FAILED'
+  | 'INVALID_STATE'
+  | 'POLL_TIMEOUT'
+  | 'SNAPSHOT_QUOTA_EXCEEDED'
+  | 'KMS_KEY_NOT_ACCESSIBLE'
+  | 'INSUFFICIENT_CAPACITY'
+  | 'ALREADY_EXISTS'
+  | 'SWAP_IN_PROGRESS'
   | 'INTERNAL';
 
 /**
@@ -155,6 +166,8 @@ export const SqlStates = {
   invalidCatalogName: '3D000',
   duplicateDatabase: '42P04',
   duplicateObject: '42710',
+  objectInUse: '55006',
+  uniqueViolation: '23505',
   undefinedTable: '42P01',
   activeSqlTransaction: '25001',
 } as const;

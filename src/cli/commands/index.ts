@@ -8,9 +8,17 @@ import { lintCommand } from './lint.ts';
 import { migrateCommand } from './migrate.ts';
 import { repairCommand } from './repair.ts';
 import { validateCommand } from './validate.ts';
+import { upgradeCommand } from './upgrade.ts';
+import { restoreCommand } from './restore.ts';
+import { rehearseCommand } from './rehearse.ts';
+import { runsCommand } from './runs.ts';
+import { snapshotsCommand } from './snapshots.ts';
+import { quiescedCommand } from './quiesced.ts';
+import { unlockCommand } from './unlock.ts';
 
 /** Every verb of the `safeshift` command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
   migrateCommand, infoCommand, validateCommand, lintCommand, compatCommand, baselineCommand, repairCommand,
+  upgradeCommand, restoreCommand, rehearseCommand, runsCommand, snapshotsCommand, quiescedCommand, unlockCommand,
   demoCommand, embeddedCommand,
 ];

@@ -1,0 +1,37 @@
+import { ensureEmbeddedServer } from '../adapters/local/embedded-postgres.ts';
+import { openLocalPorts, type LocalPorts } from '../adapters/local/local-workflows.ts';
+import { withDatabase } from '../adapters/local/pg-connection.ts';
+import { OptionError } from '../core/errors.ts';
+import type { CommandInput, OptionSpec } from './command.ts';
+import { historyLocation, migrationsDir } from './common-options.ts';
+import { EMBEDDED_DATABASE, ensureDatabase } from './database.ts';
+
+/** Options of the workflow commands (upgrade, restore, rehearse) and the ledger readers. */
+export const WORKFLOW_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  'database-url': { type: 'string', placeholder: 'URL', description: 'the production database (or DATABASE_URL); its server must let this user create databases. Without either: the embedded PostgreSQL' },
+  database: { type: 'string', placeholder: 'NAME', description: `with the embedded PostgreSQL, which database (default: ${EMBEDDED_DATABASE})` },
+};
+
+/**
+ * Opens the local ports for the database a command names: `--database-url` (or DATABASE_URL) gives
+ * the server and the database; without either, the embedded PostgreSQL and its `app` database.
+ */
+export async function openTarget(input: CommandInput, opts: { needsDir: boolean }): Promise<{ ports: LocalPorts; database: string }> {
+  const url = String(input.values['database-url'] ?? '') || input.env.DATABASE_URL || '';
+  let serverUrl: string;
+  let database: string;
+  if (url) {
+    if (input.values.database) throw new OptionError('--database goes with the embedded PostgreSQL; with --database-url the URL names the database');
+    serverUrl = withDatabase(url, 'postgres');
+    database = decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || 'postgres';
+  } else {
+    const server = await ensureEmbeddedServer({ log: (l) => input.log.info(l) });
+    database = String(input.values.database ?? EMBEDDED_DATABASE);
+    serverUrl = server.url;
+    await ensureDatabase(server.url, database);
+  }
+  const ports = await openLocalPorts({
+    serverUrl, database, migrationsDir: opts.needsDir ? migrationsDir(input) : '.', history: historyLocation(input), log: input.log,
+  });
+  return { ports, database };
+}

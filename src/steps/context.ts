@@ -1,0 +1,28 @@
+import type { HistoryLocation } from '../core/history.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Connector, Fleet, Ledger, QuiescerFactory } from '../ports.ts';
+
+/**
+ * What every step is given besides its input: the ports, and where the migrations are. The same
+ * steps run in a Lambda (AWS adapters) and in the local runner (local adapters).
+ */
+export interface StepContext {
+  readonly fleet: Fleet;
+  readonly connector: Connector;
+  readonly ledger: Ledger;
+  readonly quiescers: QuiescerFactory;
+  /** The migrations folder (bundled into the Lambda on AWS). */
+  readonly migrationsDir: string;
+  /** The folder of `verify/*.sql` checks; none when undefined. */
+  readonly verifyDir?: string;
+  readonly history: HistoryLocation;
+  readonly log: Logger;
+  /** How long a run may hold the database's lock before it counts as stale. @default 6 h */
+  readonly lockTtlMs?: number;
+  readonly now?: () => Date;
+}
+
+/** The current time as an ISO string. */
+export function nowIso(ctx: StepContext): string {
+  return (ctx.now?.() ?? new Date()).toISOString();
+}

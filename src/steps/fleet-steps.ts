@@ -1,0 +1,120 @@
+import { SafeshiftError } from '../core/errors.ts';
+import type { ResourceStatus, SnapshotKind } from '../ports.ts';
+import type { StepContext } from './context.ts';
+import { nowIso } from './context.ts';
+import { resourceName, type ResourceRole } from './names.ts';
+import { schemaVersionOf } from './run-steps.ts';
+import type { PollState, WorkflowState } from './state.ts';
+
+/** Where a step's fleet work happens: production itself or a resource of the run. */
+export type Target = 'production' | ResourceRole;
+
+/** The identifier a target has in this run. */
+export function targetId(state: WorkflowState, target: Target): string {
+  return target === 'production' ? state.run.database : resourceName(target, state.run.database, state.run.runId);
+}
+
+const FIRST_WAIT_S = 5;
+const MAX_WAIT_S = 60;
+/** A snapshot or restore still not done after this long fails the run with a clear error. */
+const POLL_TIMEOUT_MS = 4 * 3_600_000;
+
+function firstPoll(ctx: StepContext, ready: boolean): PollState {
+  return { ready, attempt: 0, waitSeconds: FIRST_WAIT_S, startedAt: nowIso(ctx) };
+}
+
+function nextPoll(ctx: StepContext, prev: PollState | undefined, status: ResourceStatus, what: string): PollState {
+  if (status === 'failed') throw new SafeshiftError('INVALID_STATE', `${what} failed; see the database service's events for why`);
+  if (status === 'missing') throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `${what} does not exist (deleted while the run waited?)`);
+  const startedAt = prev?.startedAt ?? nowIso(ctx);
+  if (status !== 'available' && Date.now() - Date.parse(startedAt) > POLL_TIMEOUT_MS) {
+    throw new SafeshiftError('POLL_TIMEOUT', `${what} is still not available after ${Math.round(POLL_TIMEOUT_MS / 60_000)} minutes; the run gives up`);
+  }
+  // Intervals grow so a long snapshot costs few state transitions, and are capped so a finished one is seen soon.
+  const waitSeconds = Math.min(MAX_WAIT_S, Math.max(FIRST_WAIT_S, Math.round((prev?.waitSeconds ?? FIRST_WAIT_S) * 1.5)));
+  return { ready: status === 'available', attempt: (prev?.attempt ?? 0) + 1, waitSeconds, startedAt };
+}
+
+const SNAPSHOT_KIND: Partial<Record<ResourceRole, SnapshotKind>> = {
+  'rehearsal-snapshot': 'rehearsal', 'pre-upgrade': 'pre-upgrade', safety: 'safety',
+};
+
+/** Starts a snapshot of production (write-ahead: the ledger records it before the fleet makes it). */
+export async function startSnapshotStep(state: WorkflowState, args: { role: ResourceRole }, ctx: StepContext): Promise<PollState> {
+  const kind = SNAPSHOT_KIND[args.role];
+  if (!kind) throw new SafeshiftError('INTERNAL', `${args.role} is not a snapshot role`);
+  const snapshotId = targetId(state, args.role);
+  const { run } = state;
+  const existing = await ctx.ledger.getSnapshot(snapshotId);
+  await ctx.ledger.putSnapshot({
+    snapshotId, database: run.database, kind, runId: run.runId, createdAt: existing?.createdAt ?? nowIso(ctx),
+    schemaVersion: existing?.schemaVersion ?? (await schemaVersionOf(ctx, run.database)), status: existing?.status === 'available' ? 'available' : 'creating',
+  });
+  if (kind !== 'rehearsal') await ctx.ledger.updateRun(run.runId, { snapshotId });
+  await ctx.fleet.startSnapshot(run.database, snapshotId, { runId: run.runId, database: run.database, kind });
+  return firstPoll(ctx, false);
+}
+
+/** Checks a snapshot; marks it available in the ledger when it is. */
+export async function checkSnapshotStep(state: WorkflowState, args: { role: ResourceRole }, ctx: StepContext): Promise<PollState> {
+  const snapshotId = targetId(state, args.role);
+  const poll = nextPoll(ctx, state.poll, await ctx.fleet.snapshotStatus(snapshotId), `snapshot ${snapshotId}`);
+  if (poll.ready) {
+    const record = await ctx.ledger.getSnapshot(snapshotId);
+    if (record && record.status !== 'available') {
+      await ctx.ledger.putSnapshot({ ...record, status: 'available', durationMs: Math.max(0, Date.now() - Date.parse(record.createdAt)) });
+    }
+  }
+  return poll;
+}
+
+/** Starts a database from a snapshot of the run (or, `from: 'requested'`, the snapshot a restore names). */
+export async function startCloneStep(state: WorkflowState, args: { from: ResourceRole | 'requested'; role: ResourceRole }, ctx: StepContext): Promise<PollState> {
+  const snapshotId = args.from === 'requested' ? state.run.snapshotId : targetId(state, args.from);
+  if (!snapshotId) throw new SafeshiftError('BAD_OPTION', 'no snapshot to restore was given');
+  await ctx.fleet.startClone(snapshotId, targetId(state, args.role), { runId: state.run.runId, database: state.run.database, kind: 'clone' });
+  return firstPoll(ctx, false);
+}
+
+/** Checks a database being created from a snapshot. */
+export async function checkDatabaseStep(state: WorkflowState, args: { role: ResourceRole }, ctx: StepContext): Promise<PollState> {
+  const id = targetId(state, args.role);
+  return nextPoll(ctx, state.poll, await ctx.fleet.databaseStatus(id), `database ${id}`);
+}
+
+/** Puts a replacement in production's place; the old production keeps the `retired` role's name. */
+export async function swapStep(state: WorkflowState, args: { replacement: ResourceRole; retired: ResourceRole }, ctx: StepContext) {
+  const production = state.run.database;
+  const replacement = targetId(state, args.replacement);
+  const retired = targetId(state, args.retired);
+  await ctx.connector.disconnectAll(production);
+  await ctx.fleet.swap(production, replacement, retired);
+  return { production, replacement, retired, at: nowIso(ctx) };
+}
+
+/** Roles whose databases a run creates and never keeps. */
+const TEMPORARY_DATABASES: readonly ResourceRole[] = ['rehearsal-clone', 'new', 'restored', 'retired', 'failed'];
+
+/**
+ * Deletes what the run made and does not keep: clones, the retired production (a snapshot holds it)
+ * and the rehearsal snapshot. Pre-upgrade and safety snapshots stay: they are what Restore offers.
+ */
+export async function cleanupStep(state: WorkflowState, ctx: StepContext) {
+  const deleted: string[] = [];
+  for (const role of TEMPORARY_DATABASES) {
+    const id = targetId(state, role);
+    if (id === state.run.database) continue;
+    if ((await ctx.fleet.databaseStatus(id)) !== 'missing') {
+      await ctx.fleet.deleteDatabase(id);
+      deleted.push(id);
+    }
+  }
+  const rehearsalSnapshot = targetId(state, 'rehearsal-snapshot');
+  if ((await ctx.fleet.snapshotStatus(rehearsalSnapshot)) !== 'missing') {
+    await ctx.fleet.deleteSnapshot(rehearsalSnapshot);
+    deleted.push(rehearsalSnapshot);
+  }
+  const record = await ctx.ledger.getSnapshot(rehearsalSnapshot);
+  if (record && record.status !== 'deleted') await ctx.ledger.putSnapshot({ ...record, status: 'deleted' });
+  return { deleted };
+}

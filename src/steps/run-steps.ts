@@ -1,0 +1,80 @@
+import { compatibilityOf } from '../core/compat.ts';
+import { ValidationError, SafeshiftError } from '../core/errors.ts';
+import { HistoryTable } from '../core/history.ts';
+import { preflight } from '../core/preflight.ts';
+import { requireVersion } from '../core/version.ts';
+import type { StepContext } from './context.ts';
+import { nowIso } from './context.ts';
+import type { WorkflowState } from './state.ts';
+
+const DEFAULT_LOCK_TTL_MS = 6 * 3_600_000;
+
+/**
+ * Opens the run: records it in the ledger, takes the database's run lock (a second run is refused
+ * with LOCKED and changes nothing), and checks the migrations against production. Refuses with every
+ * problem listed before anything changes.
+ */
+export async function preflightStep(state: WorkflowState, ctx: StepContext) {
+  const { run } = state;
+  await openRun(state, ctx);
+  const session = await ctx.connector.connect(run.database);
+  try {
+    const pf = await preflight({
+      client: session, dir: ctx.migrationsDir, history: ctx.history,
+      ...(run.targetVersion ? { target: requireVersion(run.targetVersion, 'target version') } : {}),
+    });
+    if (pf.problems.length > 0) throw new ValidationError(pf.problems, 'preflight');
+    const fromVersion = pf.plan.currentVersion?.text ?? null;
+    const toVersion = pf.plan.targetVersion?.text ?? null;
+    await ctx.ledger.updateRun(run.runId, { fromVersion, toVersion });
+    return { fromVersion, toVersion, pending: pf.plan.pending.map((f) => f.script), nothingToDo: pf.plan.pending.length === 0 };
+  } finally {
+    await session.close();
+  }
+}
+
+/**
+ * Opens a restore run: the lock, and the snapshot check: only a snapshot recorded for this database
+ * may be restored (SNAPSHOT_FOREIGN otherwise, SNAPSHOT_NOT_FOUND when unknown).
+ */
+export async function restorePreflightStep(state: WorkflowState, ctx: StepContext) {
+  const { run } = state;
+  const snapshotId = run.snapshotId;
+  if (!snapshotId) throw new SafeshiftError('BAD_OPTION', 'a restore needs the id of the snapshot to restore (--snapshot ID)');
+  await openRun(state, ctx);
+  const record = await ctx.ledger.getSnapshot(snapshotId);
+  const tags = await ctx.fleet.snapshotTags(snapshotId);
+  if (!record && !tags) {
+    throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `no snapshot ${snapshotId} is recorded; \`safeshift snapshots --database ${run.database}\` lists the ones that can be restored`);
+  }
+  const owner = record?.database ?? tags?.database;
+  if (owner !== run.database || (tags && tags.database !== run.database)) {
+    throw new SafeshiftError('SNAPSHOT_FOREIGN', `snapshot ${snapshotId} was taken of database ${owner ?? '?'}, not of ${run.database}; a database can only be restored from its own snapshots`);
+  }
+  if ((await ctx.fleet.snapshotStatus(snapshotId)) !== 'available') {
+    throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `snapshot ${snapshotId} is recorded but no longer available to restore`);
+  }
+  const fromVersion = await schemaVersionOf(ctx, run.database);
+  const toVersion = record?.schemaVersion ?? null;
+  await ctx.ledger.updateRun(run.runId, { fromVersion, toVersion, snapshotId });
+  return { fromVersion, toVersion, pending: [], nothingToDo: false };
+}
+
+async function openRun(state: WorkflowState, ctx: StepContext): Promise<void> {
+  const { run } = state;
+  await ctx.ledger.startRun({
+    runId: run.runId, database: run.database, kind: run.kind, status: 'running', startedAt: nowIso(ctx),
+    targetVersion: run.targetVersion ?? null, ...(run.strategy ? { strategy: run.strategy } : {}),
+  });
+  await ctx.ledger.acquireLock(run.database, run.runId, ctx.lockTtlMs ?? DEFAULT_LOCK_TTL_MS);
+}
+
+/** The highest applied version of a database's history, or null. */
+export async function schemaVersionOf(ctx: StepContext, databaseId: string): Promise<string | null> {
+  const session = await ctx.connector.connect(databaseId);
+  try {
+    return compatibilityOf(await new HistoryTable(session, ctx.history).read()).schemaVersion;
+  } finally {
+    await session.close();
+  }
+}

@@ -1,0 +1,47 @@
+import type { Json, RunKind } from '../ports.ts';
+
+/** What a run was asked to do: the state machine's input, kept under `$.run`. */
+export interface RunInput {
+  readonly runId: string;
+  readonly kind: RunKind;
+  /** The production database's identifier (local database name, RDS instance or Aurora cluster id). */
+  readonly database: string;
+  readonly targetVersion?: string | null;
+  readonly strategy?: 'in-place' | 'swap';
+  /** Quiescer specs: `db-role:app`, `http:URL`, `lambda:NAME`. */
+  readonly quiesce?: readonly string[];
+  /** Rehearse on a clone before touching production. @default true */
+  readonly rehearsal?: boolean;
+  /** For restore runs: the snapshot to bring back. */
+  readonly snapshotId?: string;
+}
+
+/** A polling loop's progress, kept under `$.poll` while the machine waits for a snapshot or a clone. */
+export interface PollState {
+  readonly ready: boolean;
+  readonly attempt: number;
+  /** How long the Wait state waits before the next check; grows each time. */
+  readonly waitSeconds: number;
+  readonly startedAt: string;
+}
+
+/** The state a workflow carries from step to step (JSONPath ResultPaths of the ASL files). */
+export interface WorkflowState {
+  readonly run: RunInput;
+  readonly preflight?: { readonly fromVersion: string | null; readonly toVersion: string | null; readonly pending: readonly string[]; readonly nothingToDo: boolean };
+  readonly rehearsal?: { readonly snapshotId: string; readonly cloneId: string };
+  readonly rehearsed?: { readonly applied: readonly { script: string; executionMs: number; lockRetries: number }[]; readonly toVersion: string | null; readonly predictedWindowMs: number };
+  readonly quiesced?: { readonly at: string; readonly apis: readonly string[] };
+  /** The snapshot production can be brought back to: pre-upgrade (upgrade) or safety (restore). */
+  readonly snapshot?: { readonly snapshotId: string; readonly startedAt: string };
+  /** The database that will replace production (swap strategy, restore, rollback). */
+  readonly replacement?: { readonly databaseId: string; readonly retiredId: string; readonly snapshotId: string };
+  /** Set once production may differ from the snapshot (a migration started, or a swap happened). */
+  readonly promoted?: { readonly changed: boolean; readonly applied: readonly string[]; readonly toVersion: string | null };
+  readonly rollback?: { readonly action: 'none' | 'restore' | 'swap-back'; readonly replacement?: { readonly databaseId: string; readonly retiredId: string; readonly snapshotId: string } };
+  readonly resumed?: { readonly at: string; readonly apis: readonly string[] };
+  readonly poll?: PollState;
+  /** What a Catch caught: Step Functions' `{ Error, Cause }`. */
+  readonly error?: { readonly Error: string; readonly Cause?: string };
+  readonly [key: string]: Json | undefined | unknown;
+}

@@ -1,0 +1,64 @@
+import { SafeshiftError, sqlState, type ErrorCode } from '../core/errors.ts';
+import type { RunError } from '../ports.ts';
+
+/** SQLSTATEs and socket errors worth retrying: the server went away or refused for a moment. */
+const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '53300', '40001', '40P01']);
+const TRANSIENT_ERRNO = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
+
+/** The error name ASL Retry clauses match for a failure worth retrying. */
+export const TRANSIENT = 'Transient';
+
+/**
+ * Turns what a step threw into the error a state machine sees: its `name` is the stable code (what
+ * Retry and Catch match), its `message` a JSON document with the code, message and location, which
+ * the finishing step records in the ledger.
+ */
+export function toStepError(error: unknown): Error {
+  const doc = describeError(error);
+  const out = new Error(JSON.stringify(doc));
+  out.name = doc.transient ? TRANSIENT : doc.code;
+  return out;
+}
+
+interface ErrorDocument extends RunError {
+  readonly outcome?: string;
+  readonly transient?: boolean;
+}
+
+function describeError(error: unknown): ErrorDocument {
+  if (error instanceof SafeshiftError) {
+    return {
+      code: error.code, message: error.message, outcome: error.outcome,
+      ...(error.location.file ? { migration: error.location.file } : {}),
+    };
+  }
+  const state = sqlState(error);
+  const errno = (error as { code?: unknown } | null)?.code;
+  const message = (error as Error)?.message ?? String(error);
+  const transient = (state !== undefined && TRANSIENT_SQLSTATES.has(state)) || (typeof errno === 'string' && TRANSIENT_ERRNO.has(errno))
+    || /Connection terminated/i.test(message);
+  return { code: 'INTERNAL', message: state ? `${message} (SQLSTATE ${state})` : message, ...(transient ? { transient: true } : {}) };
+}
+
+/**
+ * Reads back what a Catch clause caught (`{ Error, Cause }`), from a local run (Cause is the JSON
+ * message) or from Lambda (Cause is `{"errorType","errorMessage",…}` around it).
+ */
+export function caughtError(caught: { Error?: string; Cause?: string } | undefined): RunError {
+  if (!caught) return { code: 'INTERNAL', message: 'the run failed without an error record' };
+  let cause: unknown = caught.Cause;
+  for (let i = 0; i < 2 && typeof cause === 'string'; i++) {
+    try {
+      cause = JSON.parse(cause);
+    } catch {
+      break;
+    }
+    const lambda = cause as { errorMessage?: unknown };
+    if (lambda && typeof lambda.errorMessage === 'string') cause = lambda.errorMessage;
+  }
+  const doc = cause as Partial<RunError> | undefined;
+  if (doc && typeof doc === 'object' && typeof doc.code === 'string' && typeof doc.message === 'string') {
+    return { code: doc.code, message: doc.message, ...(doc.migration ? { migration: doc.migration } : {}) };
+  }
+  return { code: (caught.Error as ErrorCode) ?? 'INTERNAL', message: typeof caught.Cause === 'string' ? caught.Cause : String(caught.Error) };
+}

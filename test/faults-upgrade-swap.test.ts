@@ -1,0 +1,3 @@
+import { upgradeFaultMatrix } from './support/upgrade-fault-matrix.ts';
+
+upgradeFaultMatrix('swap');

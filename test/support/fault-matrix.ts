@@ -1,0 +1,96 @@
+import { expect } from 'vitest';
+import { openLocalPorts, runWorkflow, type LocalPorts, type WorkflowReport } from '../../src/adapters/local/local-workflows.ts';
+import type { StepInvoker } from '../../src/adapters/local/local-runner.ts';
+import { runStep } from '../../src/steps/registry.ts';
+import type { RunInput } from '../../src/steps/state.ts';
+import { testServerUrl } from './database.ts';
+import { EXAMPLE_MIGRATIONS, leftovers, productionState, roleState, type CaseDatabase, type ShopTemplate } from './shop.ts';
+
+/** How a fault is injected into one Task state, once. */
+export type FaultMode = 'throws' | 'crashes-after-side-effect' | 'delivered-twice';
+export const FAULT_MODES: readonly FaultMode[] = ['throws', 'crashes-after-side-effect', 'delivered-twice'];
+
+/** An error no step raises by itself. */
+export class InjectedFault extends Error {
+  constructor(state: string, mode: FaultMode) {
+    super(`injected fault: ${state} ${mode}`);
+    this.name = 'InjectedFault';
+  }
+}
+
+/** One fault at one state (or none). */
+export interface Fault {
+  readonly state: string;
+  readonly mode: FaultMode;
+}
+
+/**
+ * Wraps the real steps so that each listed fault fires once, at its state: the step throws before
+ * doing anything, or does its work and then throws (a crash before returning), or is delivered twice
+ * (Step Functions' at-least-once delivery) and the second result is returned.
+ */
+export function faultInjector(ports: LocalPorts, faults: readonly Fault[], fired: Fault[]): StepInvoker {
+  const pending = [...faults];
+  return async (step, input, stateName) => {
+    const i = pending.findIndex((f) => f.state === stateName);
+    if (i < 0) return runStep(step, input, ports.ctx);
+    const [fault] = pending.splice(i, 1);
+    if (!fault) return runStep(step, input, ports.ctx);
+    fired.push(fault);
+    if (fault.mode === 'throws') throw new InjectedFault(stateName, fault.mode);
+    const first = await runStep(step, input, ports.ctx);
+    if (fault.mode === 'crashes-after-side-effect') throw new InjectedFault(stateName, fault.mode);
+    void first;
+    return runStep(step, input, ports.ctx);
+  };
+}
+
+
+/** Runs a workflow on a database with local ports (closed afterwards). */
+export async function runOn(shop: ShopTemplate, db: CaseDatabase, input: Omit<RunInput, 'runId' | 'database'>, faults: readonly Fault[] = []): Promise<{ report: WorkflowReport; fired: Fault[] }> {
+  const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
+  const fired: Fault[] = [];
+  try {
+    const report = await runWorkflow(ports, { ...input, database: db.database, quiesce: [`db-role:${shop.appRole}`] }, { invoke: faultInjector(ports, faults, fired) });
+    return { report, fired };
+  } finally {
+    await ports.close();
+  }
+}
+
+/** The Task states a run entered, in order, each once. */
+export function taskStates(report: WorkflowReport, definition: { States: Record<string, Record<string, unknown>> }): string[] {
+  const seen = new Set<string>();
+  for (const t of report.timeline) if (definition.States[t.state]?.Type === 'Task') seen.add(t.state);
+  return [...seen];
+}
+
+/**
+ * The invariants after any fault: production is exactly as before or fully upgraded (and the status
+ * says which), every quiesced API is back to its recorded state, the ledger has a terminal record,
+ * no clone or temporary database is left, and the lock is released.
+ */
+export async function expectSafeOutcome(opts: {
+  readonly shop: ShopTemplate; readonly db: CaseDatabase; readonly report: WorkflowReport;
+  readonly before: Record<string, unknown>; readonly after: Record<string, unknown>; readonly roleBefore: Record<string, unknown>;
+  readonly label: string;
+}): Promise<void> {
+  const { report, db, label } = opts;
+  // Refused (a fault before anything changed) is a safe outcome too: production exactly as before.
+  expect(['succeeded', 'rolled-back', 'refused'], `${label}: status ${report.run.status} ${report.run.error?.message ?? ''}`).toContain(report.run.status);
+  const state = await db.withClient(productionState);
+  if (report.run.status === 'succeeded') expect(state, `${label}: production fully upgraded`).toEqual(opts.after);
+  else expect(state, `${label}: production exactly as before`).toEqual(opts.before);
+  if (report.run.status === 'succeeded') expect(report.quiesced.length, `${label}: the API was quiesced and recorded`).toBeGreaterThan(0);
+  expect(report.quiesced.every((q) => q.status === 'resumed' && q.resumedAt), `${label}: every API resumed`).toBe(true);
+  expect(await db.withClient((c) => roleState(c, opts.shop.appRole, db.database)), `${label}: role rights put back`).toEqual(opts.roleBefore);
+  expect(await db.withClient((c) => leftovers(c, db.database)), `${label}: no temporary database left`).toEqual([]);
+  const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
+  try {
+    expect(await ports.ctx.ledger.getLock(db.database), `${label}: lock released`).toBeUndefined();
+    const run = await ports.ctx.ledger.getRun(report.run.runId);
+    expect(run?.status, `${label}: terminal record`).not.toBe('running');
+  } finally {
+    await ports.close();
+  }
+}
