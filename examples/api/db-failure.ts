@@ -37,6 +37,16 @@ const UNAVAILABLE_STATES = new Map<string, string>([
 /** Errors after which the server may or may not have committed what it was sent. */
 const SESSION_LOST_STATES = new Set(['57P01', '57P02', '57P04']);
 
+/**
+ * Refusals that only mean "not now" while connecting: CONNECT revoked from the app role during a
+ * quiesce (42501), or the database closed to new connections while it is copied (55000). Raised by a
+ * statement, the same codes are real errors.
+ */
+const CONNECT_REFUSED_STATES = new Map<string, string>([
+  ['42501', 'app role may not connect now'],
+  ['55000', 'database not accepting connections now'],
+]);
+
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 /** `pg`'s own wording for a connection that went away or never came; it sets no code on these. */
@@ -66,7 +76,8 @@ export function classifyDbFailure(error: unknown, phase: FailurePhase): DbFailur
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (state !== undefined) {
-    const unavailable = UNAVAILABLE_STATES.get(state) ?? (state.startsWith('08') ? 'connection failure' : undefined);
+    const unavailable = UNAVAILABLE_STATES.get(state) ?? (phase === 'connect' ? CONNECT_REFUSED_STATES.get(state) : undefined)
+      ?? (state.startsWith('08') ? 'connection failure' : undefined);
     if (unavailable !== undefined) {
       const lost = phase === 'query' && (SESSION_LOST_STATES.has(state) || state.startsWith('08'));
       return { kind: 'unavailable', written: lost ? 'unknown' : 'no', reason: `${unavailable} (SQLSTATE ${state})` };

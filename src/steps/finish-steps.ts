@@ -14,7 +14,11 @@ const ORCHESTRATION_ALLOWANCE_MS = 300;
  */
 export async function finishStep(state: WorkflowState, args: { status: RunStatus }, ctx: StepContext) {
   const { run } = state;
-  const error = args.status === 'succeeded' ? undefined : caughtError(state.error as { Error?: string; Cause?: string } | undefined);
+  const caught = args.status === 'succeeded' ? undefined : caughtError(state.error as { Error?: string; Cause?: string } | undefined);
+  // The step's own message speaks for the step ("the migration was rolled back"); say what the run did after it.
+  const error = caught && args.status === 'rolled-back'
+    ? { ...caught, message: `${caught.message}\nThe run then brought production back to its state before the run${state.snapshot ? ` (the snapshot taken before any change is ${(await ctx.ledger.getRun(run.runId))?.snapshotId ?? 'recorded'})` : ''} and resumed every API.` }
+    : caught;
   // A run refused before its first step recorded it (the very first write failed) is recorded now.
   const current = (await ctx.ledger.getRun(run.runId)) ?? (await ctx.ledger.startRun({
     runId: run.runId, database: run.database, kind: run.kind, status: 'running', startedAt: nowIso(ctx), targetVersion: run.targetVersion ?? null,

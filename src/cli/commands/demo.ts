@@ -1,51 +1,31 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ensureEmbeddedServer } from '../../adapters/local/embedded-postgres.ts';
-import { connectPg, redactUrl, withDatabase } from '../../adapters/local/pg-connection.ts';
-import { info } from '../../core/info.ts';
-import { migrate } from '../../core/migrate.ts';
+import { runDemo } from '../../../examples/demo/run-demo.ts';
 import type { Command } from '../command.ts';
-import { plural, table } from '../format.ts';
+import { table } from '../format.ts';
+import { describeRun } from '../workflow-report.ts';
 
-const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples/migrations');
-const DEMO_DATABASE = 'safeshift_demo';
-
-/** `safeshift demo`: the example migrations applied to a fresh database on the embedded PostgreSQL. */
+/** `safeshift demo` (= `npm start`): two upgrades of a busy example shop on the embedded PostgreSQL. */
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'migrate the example app on the embedded PostgreSQL and show the result',
-  description: `Creates the database "${DEMO_DATABASE}" afresh on the embedded PostgreSQL, applies the example migrations (SQL, a no-transaction index, a TypeScript backfill, a repeatable view) and prints info.`,
-  examples: ['safeshift demo', 'npm start'],
+  summary: 'upgrade a busy example shop twice on the embedded PostgreSQL: one upgrade succeeds, one is rolled back',
+  description: 'Creates the database shop_demo with 100,000 orders on the embedded PostgreSQL, starts the example HTTP API and a writer posting orders to it, '
+    + 'then runs two upgrades while it writes: to version 3 (succeeds) and to version 5 (V4 applies, V5\'s CHECK fails on real rows; production is restored from the pre-upgrade snapshot). '
+    + 'It prints each run\'s timeline, the quiesced window, the record of quiesced APIs, and the writes acknowledged by the API against the rows present afterwards.',
+  examples: ['npm start', 'safeshift demo --json'],
   options: {},
   usesDatabase: false,
   async run(input) {
-    const log = input.log;
-    log.info('starting the embedded PostgreSQL (first run creates it in .safeshift/pg)...');
-    const server = await ensureEmbeddedServer({ log: (l) => log.info(l) });
-    const admin = await connectPg(server.url, { applicationName: 'safeshift demo' });
-    try {
-      await admin.query(`drop database if exists ${admin.escapeIdentifier(DEMO_DATABASE)} with (force)`);
-      await admin.query(`create database ${admin.escapeIdentifier(DEMO_DATABASE)}`);
-    } finally {
-      await admin.end();
+    const report = await runDemo(input.log, (run, state) => input.log.info(`  ${run} -> ${state}`));
+    const lines: string[] = [];
+    for (const [i, u] of report.upgrades.entries()) {
+      lines.push(`==== upgrade ${i + 1} ====`, describeRun(u), '');
     }
-    const url = withDatabase(server.url, DEMO_DATABASE);
-    log.info(`fresh database ${redactUrl(url)}`);
-    const client = await connectPg(url, { applicationName: 'safeshift demo' });
-    try {
-      const result = await migrate({ client, dir: EXAMPLES, log });
-      const report = await info({ client, dir: EXAMPLES });
-      const text = [
-        `Applied ${plural(result.applied.length, 'migration')} from examples/migrations: version ${result.fromVersion ?? 'none'} -> ${result.toVersion ?? 'none'}.`,
-        table(['version', 'description', 'type', 'phase', 'state', 'ms'], report.migrations.map((m) => [m.version ?? 'R', m.description, m.type, m.phase, m.state, m.executionMs])),
-        `schema version ${report.schemaVersion}, compatible from ${report.compatibleFrom}`,
-        '',
-        'Try it yourself on the embedded "app" database: npx safeshift migrate --dir examples/migrations --dry-run',
-        'then migrate, info, lint, validate (each with --help). `npx safeshift embedded stop` stops the embedded PostgreSQL.',
-      ].join('\n');
-      return { exitCode: 0, json: { migrate: result, info: report }, text };
-    } finally {
-      await client.end();
-    }
+    lines.push('==== writes ====', table(['acknowledged by the API', 'present in the database', 'refused during quiesce (503)', 'other errors'],
+      [[report.writes.acknowledged, report.writes.present, report.writes.refused, report.writes.errors]]));
+    lines.push('', report.asExpected
+      ? `As expected: upgrade 1 succeeded, upgrade 2 was rolled back, and all ${report.writes.acknowledged} acknowledged writes are present.`
+      : 'NOT as expected: see above.');
+    lines.push('', 'Look around: npx safeshift runs --database shop_demo · npx safeshift snapshots --database shop_demo · npx safeshift quiesced --database shop_demo',
+      'Stop the embedded PostgreSQL: npx safeshift embedded stop');
+    return { exitCode: report.asExpected ? 0 : 3, json: report, text: lines.join('\n') };
   },
 };
