@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { endSessions } from './end-sessions.ts';
 import { SafeshiftError } from '../../core/errors.ts';
 import { checkIdentifierOption, escapeIdentifier as ident } from '../../core/identifiers.ts';
 import type { Json, Quiescer } from '../../ports.ts';
@@ -62,10 +63,7 @@ export class DbRoleQuiescer implements Quiescer {
         for (const grant of state.grants) await this.asGrantor(c, state, grant, `revoke connect on database ${ident(this.databaseId)} from ${ident(this.role)}`);
       });
       // After NOLOGIN has committed no new session can start, so ending the present ones is final.
-      await c.query(
-        `select count(pg_terminate_backend(pid, 5000)) from pg_stat_activity where usename = $1 and datname = $2 and pid <> pg_backend_pid()`,
-        [this.role, this.databaseId],
-      );
+      await endSessions(c, 'usename = $1 and datname = $2', [this.role, this.databaseId]);
     });
   }
 

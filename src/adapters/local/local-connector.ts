@@ -1,3 +1,4 @@
+import { endSessions } from './end-sessions.ts';
 import type { QueryResultRow } from 'pg';
 import { checkIdentifierOption } from '../../core/identifiers.ts';
 import type { Connector, QueryResult, SqlSession } from '../../ports.ts';
@@ -55,12 +56,7 @@ export class LocalConnector implements Connector {
     checkIdentifierOption(databaseId, 'database');
     const admin = await connectPg(this.serverUrl, { applicationName: 'safeshift' });
     try {
-      const { rows } = await admin.query<{ n: number }>(
-        `select count(pg_terminate_backend(pid, 5000))::int as n from pg_stat_activity
-          where datname = $1 and pid <> pg_backend_pid() and pid <> all($2::int[])`,
-        [databaseId, [...this.own]],
-      );
-      return rows[0]?.n ?? 0;
+      return await endSessions(admin, 'datname = $1 and pid <> all($2::int[])', [databaseId, [...this.own]]);
     } finally {
       await admin.end().catch(() => undefined);
     }

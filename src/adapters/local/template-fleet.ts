@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { endSessions } from './end-sessions.ts';
 import { SafeshiftError, SqlStates, sqlState } from '../../core/errors.ts';
 import { checkIdentifierOption, escapeIdentifier as ident, escapeLiteral } from '../../core/identifiers.ts';
 import type { Fleet, ResourceStatus, SafeshiftTags } from '../../ports.ts';
@@ -362,13 +363,9 @@ async function transaction(c: pg.Client, fn: () => Promise<void>): Promise<void>
   }
 }
 
-/** Ends every other session on the databases, waiting (up to 5 s each) until they are gone. */
-async function terminate(c: pg.Client, databases: string[]): Promise<number> {
-  const { rows } = await c.query<{ n: number }>(
-    `select count(pg_terminate_backend(pid, 5000))::int as n from pg_stat_activity where datname = any($1::text[]) and pid <> pg_backend_pid()`,
-    [databases],
-  );
-  return rows[0]?.n ?? 0;
+/** Ends every other session on the databases and waits until they are gone. */
+function terminate(c: pg.Client, databases: string[]): Promise<number> {
+  return endSessions(c, 'datname = any($1::text[])', [databases]);
 }
 
 async function unblockSource(c: pg.Client, database: string, allowConnections: boolean): Promise<void> {
