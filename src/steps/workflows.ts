@@ -22,8 +22,9 @@ function rollbackPath(b: AslBuilder, restoreFrom: 'pre-upgrade' | null): AslBuil
 }
 
 /** The run's opening and the refusal ending shared by all three workflows. */
-function refusalPath(b: AslBuilder): AslBuilder {
-  b.task('CleanupAfterRefusal', 'cleanup', { resultPath: null, next: 'FinishRefused', persistent: true });
+function refusalPath(b: AslBuilder, afterRehearsal: boolean): AslBuilder {
+  // Only a refused rehearsal has something of its own to delete; a refused preflight made nothing.
+  if (afterRehearsal) b.task('CleanupAfterRefusal', 'cleanup', { resultPath: null, next: 'FinishRefused', persistent: true });
   b.task('FinishRefused', 'finish', { args: { status: 'refused' }, resultPath: null, next: 'Refused', persistent: true });
   b.fail('Refused', 'REFUSED', 'The run was refused before production changed; the ledger has the reason.');
   return b;
@@ -68,7 +69,7 @@ export function upgradeWorkflow(): AslDefinition {
   b.task('FinishSucceeded', 'finish', { args: { status: 'succeeded' }, resultPath: null, next: 'Succeeded', persistent: true });
   b.succeed('Succeeded');
   rollbackPath(b, 'pre-upgrade');
-  refusalPath(b);
+  refusalPath(b, true);
   return b.build('safeshift upgrade: preflight, rehearse on a clone, quiesce, snapshot, promote, verify, resume; restore the pre-upgrade snapshot on failure', 'Preflight');
 }
 
@@ -91,7 +92,7 @@ export function restoreWorkflow(): AslDefinition {
   b.task('FinishSucceeded', 'finish', { args: { status: 'succeeded' }, resultPath: null, next: 'Succeeded', persistent: true });
   b.succeed('Succeeded');
   rollbackPath(b, null);
-  refusalPath(b);
+  refusalPath(b, false);
   return b.build('safeshift restore: quiesce, safety snapshot, bring back the chosen snapshot, verify, resume; swap back on failure', 'Preflight');
 }
 
@@ -103,7 +104,7 @@ export function rehearsalWorkflow(): AslDefinition {
   rehearsal(b, 'FinishSucceeded', 'RecordRehearsalFailure');
   b.task('FinishSucceeded', 'finish', { args: { status: 'succeeded' }, resultPath: null, next: 'Succeeded', persistent: true });
   b.succeed('Succeeded');
-  refusalPath(b);
+  refusalPath(b, true);
   return b.build('safeshift rehearsal: clone production, apply pending migrations, verify, record durations; the clone is always deleted', 'Preflight');
 }
 
