@@ -150,7 +150,10 @@ export interface RunRecord {
   readonly toVersion?: string | null;
   readonly targetVersion?: string | null;
   readonly strategy?: 'in-place' | 'swap';
+  /** An upgrade's pre-upgrade snapshot; for a restore, the snapshot it brings back. */
   readonly snapshotId?: string;
+  /** A restore's safety snapshot of the state it replaced. */
+  readonly safetySnapshotId?: string;
   readonly applied?: readonly string[];
   readonly quiescedAt?: string;
   readonly resumedAt?: string;

@@ -31,7 +31,7 @@ export function describeRun(report: WorkflowReport): string {
   const { run } = report;
   const lines = [
     `${run.kind} ${run.runId} of ${run.database}: ${HEADLINE[run.status]}`,
-    `version ${run.fromVersion ?? 'none'} -> ${run.toVersion ?? 'none'}${run.targetVersion ? ` (target ${run.targetVersion})` : ''}${run.snapshotId ? `, snapshot ${run.snapshotId}` : ''}`,
+    `version ${run.fromVersion ?? 'none'} -> ${run.toVersion ?? 'none'}${run.targetVersion ? ` (target ${run.targetVersion})` : ''}${run.snapshotId ? `, snapshot ${run.snapshotId}` : ''}${run.safetySnapshotId ? `, safety snapshot ${run.safetySnapshotId}` : ''}`,
   ];
   if (run.error) lines.push(`error [${run.error.code}]${run.error.migration ? ` in ${run.error.migration}` : ''}: ${run.error.message}`);
   if (run.applied?.length) lines.push(`applied: ${run.applied.join(', ')}`);

@@ -50,7 +50,8 @@ export async function startSnapshotStep(state: WorkflowState, args: { role: Reso
     snapshotId, database: run.database, kind, runId: run.runId, createdAt: existing?.createdAt ?? nowIso(ctx),
     schemaVersion: existing?.schemaVersion ?? (await schemaVersionOf(ctx, run.database)), status: existing?.status === 'available' ? 'available' : 'creating',
   });
-  if (kind !== 'rehearsal') await ctx.ledger.updateRun(run.runId, { snapshotId });
+  if (kind === 'pre-upgrade') await ctx.ledger.updateRun(run.runId, { snapshotId });
+  if (kind === 'safety') await ctx.ledger.updateRun(run.runId, { safetySnapshotId: snapshotId });
   await ctx.fleet.startSnapshot(run.database, snapshotId, { runId: run.runId, database: run.database, kind });
   return firstPoll(ctx, false);
 }
