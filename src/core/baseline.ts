@@ -6,6 +6,7 @@ import { SafeshiftError, ValidationError, type Problem } from './errors.ts';
 import { flywayChecksum } from './flyway-checksum.ts';
 import { DEFAULT_HISTORY, HistoryTable, type HistoryLocation, type NewHistoryRow } from './history.ts';
 import { escapeIdentifier } from './identifiers.ts';
+import { inTransaction } from './transaction.ts';
 import { compareVersions, parseVersion, versionKey, type Version } from './version.ts';
 
 export interface BaselineOptions {
@@ -54,15 +55,10 @@ export async function baseline(options: BaselineOptions): Promise<BaselineResult
     const rows = options.version
       ? [baselineRow(options.version, options.description ?? '<< baseline >>', runId)]
       : await rowsFromFlyway(options.client, options.fromFlyway!, runId);
-    await options.client.query('begin');
-    try {
+    await inTransaction(options.client, async () => {
       await history.ensure();
       for (const row of rows) await history.insert(row);
-      await options.client.query('commit');
-    } catch (error) {
-      await options.client.query('rollback').catch(() => undefined);
-      throw error;
-    }
+    });
     const versions = rows.map((r) => r.version).filter((v): v is string => v !== null).map((v) => parseVersion(v)!);
     versions.sort(compareVersions);
     return { runId, recorded: rows.map((r) => ({ version: r.version, script: r.script, type: r.type })), schemaVersion: versions.at(-1)?.text ?? null };

@@ -2,6 +2,7 @@ import type { SqlClient } from '../ports.ts';
 import { acquireMigrationLock } from './advisory-lock.ts';
 import { discoverMigrations } from './discover.ts';
 import { DEFAULT_HISTORY, HistoryTable, type HistoryLocation } from './history.ts';
+import { inTransaction } from './transaction.ts';
 import { parseVersion, versionKey } from './version.ts';
 
 export interface RepairOptions {
@@ -61,15 +62,10 @@ export async function repair(options: RepairOptions): Promise<RepairResult> {
       }
     }
     if (!options.dryRun && (failed.length > 0 || realigned.length > 0)) {
-      await options.client.query('begin');
-      try {
+      await inTransaction(options.client, async () => {
         await history.deleteFailed();
         for (const r of realigned) await history.realign(r.rank, r.to, r.description);
-        await options.client.query('commit');
-      } catch (error) {
-        await options.client.query('rollback').catch(() => undefined);
-        throw error;
-      }
+      });
     }
     return {
       dryRun: !!options.dryRun,

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from '../../core/transaction.ts';
 import { endSessions } from './end-sessions.ts';
 import { SafeshiftError } from '../../core/errors.ts';
 import { checkIdentifierOption, escapeIdentifier as ident } from '../../core/identifiers.ts';
@@ -58,7 +59,7 @@ export class DbRoleQuiescer implements Quiescer {
   async quiesce(): Promise<void> {
     await this.admin('quiesce', async (c) => {
       const state = await this.read(c);
-      await transaction(c, async () => {
+      await inTransaction(c, async () => {
         await c.query(`alter role ${ident(this.role)} nologin`);
         for (const grant of state.grants) await this.asGrantor(c, state, grant, `revoke connect on database ${ident(this.databaseId)} from ${ident(this.role)}`);
       });
@@ -72,7 +73,7 @@ export class DbRoleQuiescer implements Quiescer {
     await this.admin('resume', async (c) => {
       const state = await this.read(c);
       const db = ident(this.databaseId);
-      await transaction(c, async () => {
+      await inTransaction(c, async () => {
         await c.query(`alter role ${ident(this.role)} ${wanted.canLogin ? 'login' : 'nologin'} connection limit ${Number(wanted.connectionLimit)}`);
         for (const grant of state.grants) {
           const keep = wanted.connectGrants.find((w) => w.grantor === grant.grantor);
@@ -142,13 +143,3 @@ function parsePrior(prior: Json, role: string): DbRolePrior {
   return p as DbRolePrior;
 }
 
-async function transaction(c: pg.Client, fn: () => Promise<void>): Promise<void> {
-  await c.query('begin');
-  try {
-    await fn();
-    await c.query('commit');
-  } catch (error) {
-    await c.query('rollback').catch(() => undefined);
-    throw error;
-  }
-}

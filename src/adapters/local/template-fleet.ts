@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from '../../core/transaction.ts';
 import { endSessions } from './end-sessions.ts';
 import { SafeshiftError, SqlStates, sqlState } from '../../core/errors.ts';
 import { checkIdentifierOption, escapeIdentifier as ident, escapeLiteral } from '../../core/identifiers.ts';
@@ -94,7 +95,7 @@ export class TemplateFleet implements Fleet {
       if (!source) throw notFound(database);
       const comment: TagComment = { safeshift: { ...pickTags(tags), name: snapshotId, resource: 'snapshot' }, production: await readFace(c, database) };
       const marker = JSON.stringify({ snapshotId, allowConnections: source.datallowconn });
-      await transaction(c, async () => {
+      await inTransaction(c, async () => {
         await c.query(`alter database ${ident(database)} set ${MARKER} = ${escapeLiteral(marker)}`);
         await c.query(`alter database ${ident(database)} with allow_connections false`);
       });
@@ -107,7 +108,7 @@ export class TemplateFleet implements Fleet {
           await c.query(`create database ${ident(snapshotId)} template ${ident(database)} strategy file_copy`);
         });
         try {
-          await transaction(c, async () => {
+          await inTransaction(c, async () => {
             await c.query(`comment on database ${ident(snapshotId)} is ${escapeLiteral(JSON.stringify(comment))}`);
             await c.query(`alter database ${ident(snapshotId)} with is_template true allow_connections false`);
           });
@@ -152,7 +153,7 @@ export class TemplateFleet implements Fleet {
         this.log(`clone "${cloneId}" of "${snapshotId}" made in ${Date.now() - began} ms`);
       }
       const done: TagComment = { safeshift: { ...pickTags(tags), name: cloneId, resource: 'database' }, configured: true, snapshotId };
-      await transaction(c, async () => {
+      await inTransaction(c, async () => {
         await applyFace(c, cloneId, production);
         await c.query(`comment on database ${ident(cloneId)} is ${escapeLiteral(JSON.stringify(done))}`);
       });
@@ -184,7 +185,7 @@ export class TemplateFleet implements Fleet {
       };
       await this.whileInUse(`swap of "${production}" and "${replacement}"`, async () => {
         await terminate(c, [production, replacement]);
-        await transaction(c, async () => {
+        await inTransaction(c, async () => {
           await c.query(`alter database ${ident(production)} rename to ${ident(retiredId)}`);
           await c.query(`alter database ${ident(replacement)} rename to ${ident(production)}`);
           await c.query(`comment on database ${ident(retiredId)} is ${escapeLiteral(JSON.stringify(retiredTags))}`);
@@ -352,16 +353,6 @@ function assertReusable(row: DatabaseRow, resource: 'snapshot' | 'database', wan
   throw new SafeshiftError('ALREADY_EXISTS', `database "${row.datname}" already exists and belongs to ${whose}, not to run ${want.runId}; it was left alone. Delete it or start the run with another id.`);
 }
 
-async function transaction(c: pg.Client, fn: () => Promise<void>): Promise<void> {
-  await c.query('begin');
-  try {
-    await fn();
-    await c.query('commit');
-  } catch (error) {
-    await c.query('rollback').catch(() => undefined);
-    throw error;
-  }
-}
 
 /** Ends every other session on the databases and waits until they are gone. */
 function terminate(c: pg.Client, databases: string[]): Promise<number> {
@@ -369,7 +360,7 @@ function terminate(c: pg.Client, databases: string[]): Promise<number> {
 }
 
 async function unblockSource(c: pg.Client, database: string, allowConnections: boolean): Promise<void> {
-  await transaction(c, async () => {
+  await inTransaction(c, async () => {
     await c.query(`alter database ${ident(database)} with allow_connections ${allowConnections ? 'true' : 'false'}`);
     await c.query(`alter database ${ident(database)} reset ${MARKER}`);
   });
