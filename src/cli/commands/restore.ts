@@ -4,6 +4,7 @@ import type { Command } from '../command.ts';
 import { DATABASE_OPTIONS } from '../common-options.ts';
 import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
 import { describeRun, exitCodeFor } from '../workflow-report.ts';
+import { AWS_OPTIONS, isAwsMode, runOnAws } from '../aws-mode.ts';
 
 /** `safeshift restore --snapshot ID`: bring a database back to a recorded snapshot, undoably. */
 export const restoreCommand: Command = {
@@ -15,6 +16,7 @@ export const restoreCommand: Command = {
   examples: ['safeshift restore --snapshot ss-pre-app-6f1c2a9b04d1 --quiesce db-role:app', 'safeshift restore --snapshot ID --database-url postgres://admin@db/shop --json'],
   options: {
     ...WORKFLOW_OPTIONS,
+    ...AWS_OPTIONS,
     schema: DATABASE_OPTIONS.schema!,
     table: DATABASE_OPTIONS.table!,
     dir: { type: 'string', placeholder: 'DIR', default: 'migrations', description: 'the migrations folder; its sibling verify/ holds the checks run after the restore' },
@@ -23,6 +25,7 @@ export const restoreCommand: Command = {
   },
   usesDatabase: true,
   async run(input) {
+    if (isAwsMode(input)) return runOnAws(input, 'restore');
     const snapshotId = input.values.snapshot;
     if (typeof snapshotId !== 'string' || !snapshotId) throw new OptionError('restore needs --snapshot ID; `safeshift snapshots` lists them');
     const quiesce = (input.values.quiesce as unknown as string[] | undefined) ?? [];

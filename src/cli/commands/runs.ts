@@ -2,6 +2,7 @@ import { SafeshiftError } from '../../core/errors.ts';
 import type { Command } from '../command.ts';
 import { table } from '../format.ts';
 import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
+import { AWS_OPTIONS, isAwsMode, runOnAws } from '../aws-mode.ts';
 
 /** `safeshift runs`: the recorded upgrades, restores and rehearsals, newest first. */
 export const runsCommand: Command = {
@@ -9,9 +10,10 @@ export const runsCommand: Command = {
   summary: 'list recorded upgrades, restores and rehearsals with their outcome',
   description: 'Reads the ledger (locally the safeshift_control database beside the app\'s). --run ID shows one run with its timeline.',
   examples: ['safeshift runs', 'safeshift runs --run 6f1c2a9b-… --json'],
-  options: { ...WORKFLOW_OPTIONS, run: { type: 'string', placeholder: 'ID', description: 'show one run whole' }, limit: { type: 'string', placeholder: 'N', default: '20', description: 'how many runs' } },
+  options: { ...WORKFLOW_OPTIONS, ...AWS_OPTIONS, run: { type: 'string', placeholder: 'ID', description: 'show one run whole' }, limit: { type: 'string', placeholder: 'N', default: '20', description: 'how many runs' } },
   usesDatabase: true,
   async run(input) {
+    if (isAwsMode(input)) return runOnAws(input, 'runs');
     const { ports, database } = await openTarget(input, { needsDir: false });
     try {
       const { ledger } = ports.ctx;

@@ -5,6 +5,7 @@ import type { Command } from '../command.ts';
 import { DATABASE_OPTIONS, DIR_OPTION } from '../common-options.ts';
 import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
 import { describeRun, exitCodeFor } from '../workflow-report.ts';
+import { AWS_OPTIONS, isAwsMode, runOnAws } from '../aws-mode.ts';
 
 /** `safeshift upgrade`: the whole safe upgrade, run locally from the same state machine AWS runs. */
 export const upgradeCommand: Command = {
@@ -17,10 +18,12 @@ export const upgradeCommand: Command = {
   examples: [
     'safeshift upgrade --dir migrations --quiesce db-role:app --quiesce http:http://127.0.0.1:8080/maintenance',
     'safeshift upgrade --target 4 --strategy swap --database-url postgres://admin@db/shop --json',
+    'safeshift upgrade --stack ShopDatabase --target 5 --wait --run-name release-42   (on AWS)',
   ],
   options: {
     ...DIR_OPTION,
     ...WORKFLOW_OPTIONS,
+    ...AWS_OPTIONS,
     schema: DATABASE_OPTIONS.schema!,
     table: DATABASE_OPTIONS.table!,
     target: { type: 'string', placeholder: 'V', description: 'upgrade to this version (default: all pending)' },
@@ -30,6 +33,7 @@ export const upgradeCommand: Command = {
   },
   usesDatabase: true,
   async run(input) {
+    if (isAwsMode(input)) return runOnAws(input, 'upgrade');
     const strategy = String(input.values.strategy ?? 'in-place');
     if (strategy !== 'in-place' && strategy !== 'swap') throw new OptionError(`--strategy is in-place or swap, not "${strategy}"`);
     const target = typeof input.values.target === 'string' ? requireVersion(input.values.target, '--target').text : null;

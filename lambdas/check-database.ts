@@ -1,0 +1,5 @@
+import { createStepHandler } from './aws-context.ts';
+import { fleetPort } from './ports/fleet-port.ts';
+
+/** The `checkDatabase` step as a Lambda: the Task's `{ state, args }` in, the step's output out. */
+export const handler = createStepHandler('checkDatabase', { fleet: fleetPort });

@@ -1,0 +1,6 @@
+import { createStepHandler } from './aws-context.ts';
+import { connectorPort } from './ports/connector-port.ts';
+import { fleetPort } from './ports/fleet-port.ts';
+
+/** The `rollbackPlan` step as a Lambda: the Task's `{ state, args }` in, the step's output out. */
+export const handler = createStepHandler('rollbackPlan', { fleet: fleetPort, connector: connectorPort });
