@@ -1,5 +1,6 @@
 import type { Command } from '../command.ts';
 import { baselineCommand } from './baseline.ts';
+import { consoleCommand } from './console.ts';
 import { compatCommand } from './compat.ts';
 import { demoCommand } from './demo.ts';
 import { embeddedCommand } from './embedded.ts';
@@ -19,6 +20,6 @@ import { unlockCommand } from './unlock.ts';
 /** Every verb of the `safeshift` command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
   migrateCommand, infoCommand, validateCommand, lintCommand, compatCommand, baselineCommand, repairCommand,
-  upgradeCommand, restoreCommand, rehearseCommand, runsCommand, snapshotsCommand, quiescedCommand, unlockCommand,
+  upgradeCommand, restoreCommand, rehearseCommand, runsCommand, snapshotsCommand, quiescedCommand, unlockCommand, consoleCommand,
   demoCommand, embeddedCommand,
 ];
