@@ -3,11 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { apply1000 } from './apply-1000.ts';
 import { history10k } from './history-10k.ts';
+import { lambdaBundles } from './lambda-bundles.ts';
+import { orchestrationOverhead } from './orchestration-overhead.ts';
+import { snapshotClone1gb } from './snapshot-clone-1gb.ts';
 import { startBenchServer } from './server.ts';
+import { transitions } from './transitions.ts';
 import type { BenchReport, Benchmark } from './types.ts';
 
 /** Every benchmark, in the order they run. A new one is a file exporting a `Benchmark`, added here. */
-const BENCHMARKS: readonly Benchmark[] = [apply1000, history10k];
+const BENCHMARKS: readonly Benchmark[] = [apply1000, history10k, snapshotClone1gb, orchestrationOverhead, transitions, lambdaBundles];
 
 const progress = (line: string): void => {
   process.stderr.write(`${line}\n`);
