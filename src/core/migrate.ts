@@ -30,6 +30,11 @@ export interface MigrateOptions {
   readonly lockRetries?: number;
   /** First retry delay in ms; doubles each time. @default 250 */
   readonly lockRetryDelayMs?: number;
+  /**
+   * Apply at most this many pending migrations, then stop (`remaining` says how many are left). A
+   * workflow applies one per Lambda invocation so each fits Lambda's 15 minutes. @default all
+   */
+  readonly maxMigrations?: number;
   /** Recorded in the history; a workflow passes its own. @default a new UUID */
   readonly runId?: string;
   readonly log?: Logger;
@@ -55,6 +60,8 @@ export interface MigrateResult {
   readonly planned: readonly PlannedMigration[];
   /** Lint warnings (and acknowledged findings) worth a look. */
   readonly warnings: readonly LintFinding[];
+  /** Pending migrations this run left for a later one (with `maxMigrations`). */
+  readonly remaining: number;
 }
 
 /**
@@ -93,8 +100,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
     const fromVersion = pf.plan.currentVersion?.text ?? null;
     const base = { runId, fromVersion, planned, warnings };
     if (options.dryRun || pf.plan.pending.length === 0) {
-      return { ...base, dryRun: !!options.dryRun, toVersion: options.dryRun ? pf.plan.targetVersion?.text ?? null : fromVersion, applied: [] };
+      return { ...base, dryRun: !!options.dryRun, toVersion: options.dryRun ? pf.plan.targetVersion?.text ?? null : fromVersion, applied: [], remaining: pf.plan.pending.length };
     }
+    const batch = options.maxMigrations === undefined ? pf.plan.pending : pf.plan.pending.slice(0, Math.max(1, options.maxMigrations));
 
     const history = new HistoryTable(options.client, location);
     await history.ensure();
@@ -103,7 +111,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       client: options.client, history, runId, log, lockTimeoutMs,
       lockRetries: options.lockRetries ?? 3, lockRetryDelayMs: options.lockRetryDelayMs ?? 250,
     };
-    for (const [i, file] of pf.plan.pending.entries()) {
+    for (const [i, file] of batch.entries()) {
       log.info(`[${i + 1}/${pf.plan.pending.length}] ${file.script}`);
       try {
         applied.push(await applyMigration(file, pf.parsed.get(file.script), settings));
@@ -112,7 +120,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       }
     }
     const last = [...applied].reverse().find((a) => a.version !== null);
-    return { ...base, dryRun: false, toVersion: last?.version ?? fromVersion, applied };
+    return { ...base, dryRun: false, toVersion: last?.version ?? fromVersion, applied, remaining: pf.plan.pending.length - applied.length };
   } finally {
     await release().catch(() => undefined);
   }

@@ -70,6 +70,20 @@ export class AslBuilder {
     return this;
   }
 
+  /**
+   * A migrate Task that runs again while migrations remain: one migration per Lambda invocation, so
+   * no invocation has to fit more than one migration in its 15 minutes.
+   */
+  migrateLoop(name: string, target: string, resultPath: string, next: string, catchTo: string): this {
+    this.task(name, 'migrate', { args: { target }, resultPath, next: `${name}Done`, catchTo });
+    this.states[`${name}Done`] = {
+      Type: 'Choice',
+      Choices: [{ Variable: `${resultPath}.remaining`, NumericGreaterThan: 0, Next: name }],
+      Default: next,
+    };
+    return this;
+  }
+
   choice(name: string, choices: Record<string, unknown>[], defaultNext: string): this {
     this.states[name] = { Type: 'Choice', Choices: choices, Default: defaultNext };
     return this;

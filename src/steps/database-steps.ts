@@ -7,8 +7,9 @@ import { targetId, type Target } from './fleet-steps.ts';
 import type { WorkflowState } from './state.ts';
 
 /**
- * Applies the pending migrations to production or to a clone. What it reports is read back from the
- * history rows of this run, so a repeated delivery (which finds nothing left to apply) reports the same.
+ * Applies the next pending migration to production or to a clone: one per invocation, so each fits
+ * in Lambda's 15 minutes; the state machine calls it again while `remaining` > 0. What it reports is
+ * read back from the history rows of this run, so a repeated delivery reports the same.
  */
 export async function migrateStep(state: WorkflowState, args: { target: Target }, ctx: StepContext) {
   const { run } = state;
@@ -16,13 +17,13 @@ export async function migrateStep(state: WorkflowState, args: { target: Target }
   const session = await ctx.connector.connect(databaseId);
   try {
     const result = await migrate({
-      client: session, dir: ctx.migrationsDir, history: ctx.history, runId: run.runId, log: ctx.log,
+      client: session, dir: ctx.migrationsDir, history: ctx.history, runId: run.runId, log: ctx.log, maxMigrations: 1,
       ...(run.targetVersion ? { target: requireVersion(run.targetVersion, 'target version') } : {}),
     });
     const rows = (await new HistoryTable(session, ctx.history).read()).filter((r) => r.runId === run.runId && r.success);
     const applied = rows.map((r) => ({ script: r.script, executionMs: r.executionMs, lockRetries: result.applied.find((a) => a.script === r.script)?.lockRetries ?? 0 }));
     const toVersion = [...rows].reverse().find((r) => r.version !== null)?.version ?? result.toVersion;
-    return { changed: true, applied, toVersion };
+    return { changed: true, applied, toVersion, remaining: result.remaining };
   } finally {
     await session.close();
   }

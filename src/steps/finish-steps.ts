@@ -29,7 +29,8 @@ export async function finishStep(state: WorkflowState, args: { status: RunStatus
     : args.status === 'needs-operator' ? current?.toVersion ?? null : fromVersion;
   await ctx.ledger.updateRun(run.runId, {
     status: args.status, endedAt: nowIso(ctx), toVersion,
-    applied: state.promoted?.applied.map((a) => (typeof a === 'string' ? a : (a as { script: string }).script)) ?? [],
+    // What a rolled-back run applied was undone with production; only a success leaves migrations applied.
+    applied: args.status === 'succeeded' ? state.promoted?.applied.map((a) => a.script) ?? [] : [],
     ...(error ? { error } : {}),
   });
   if (args.status !== 'needs-operator') await ctx.ledger.releaseLock(run.database, run.runId);

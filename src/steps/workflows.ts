@@ -34,7 +34,7 @@ function refusalPath(b: AslBuilder, afterRehearsal: boolean): AslBuilder {
 function rehearsal(b: AslBuilder, next: string, onFailure: string): AslBuilder {
   b.pollLoop('RehearsalSnapshot', { step: 'startSnapshot', args: { role: 'rehearsal-snapshot' } }, { step: 'checkSnapshot', args: { role: 'rehearsal-snapshot' } }, 'StartRehearsalCloneFromSnapshot', onFailure);
   b.pollLoop('RehearsalCloneFromSnapshot', { step: 'startClone', args: { from: 'rehearsal-snapshot', role: 'rehearsal-clone' } }, { step: 'checkDatabase', args: { role: 'rehearsal-clone' } }, 'MigrateRehearsalClone', onFailure);
-  b.task('MigrateRehearsalClone', 'migrate', { args: { target: 'rehearsal-clone' }, resultPath: '$.rehearsed', next: 'VerifyRehearsalClone', catchTo: onFailure });
+  b.migrateLoop('MigrateRehearsalClone', 'rehearsal-clone', '$.rehearsed', 'VerifyRehearsalClone', onFailure);
   b.task('VerifyRehearsalClone', 'verify', { args: { target: 'rehearsal-clone' }, resultPath: null, next: 'RecordRehearsal', catchTo: onFailure });
   b.task('RecordRehearsal', 'recordRehearsal', { resultPath: null, next: 'CleanupRehearsal', catchTo: onFailure, persistent: true });
   b.task('CleanupRehearsal', 'cleanup', { resultPath: null, next, catchTo: onFailure, persistent: true });
@@ -58,9 +58,9 @@ export function upgradeWorkflow(): AslDefinition {
   b.pollLoop('PreUpgradeSnapshot', { step: 'startSnapshot', args: { role: 'pre-upgrade' } }, { step: 'checkSnapshot', args: { role: 'pre-upgrade' } }, 'RecordSnapshotTaken', rollback);
   b.states.RecordSnapshotTaken = { Type: 'Pass', Parameters: { 'startedAt.$': '$.poll.startedAt' }, ResultPath: '$.snapshot', Next: 'Strategy' };
   b.choice('Strategy', [{ Variable: '$.run.strategy', StringEquals: 'swap', Next: 'StartNewClone' }], 'MigrateProduction');
-  b.task('MigrateProduction', 'migrate', { args: { target: 'production' }, resultPath: '$.promoted', next: 'VerifyProduction', catchTo: rollback });
+  b.migrateLoop('MigrateProduction', 'production', '$.promoted', 'VerifyProduction', rollback);
   b.pollLoop('NewClone', { step: 'startClone', args: { from: 'pre-upgrade', role: 'new' } }, { step: 'checkDatabase', args: { role: 'new' } }, 'MigrateNewClone', rollback);
-  b.task('MigrateNewClone', 'migrate', { args: { target: 'new' }, resultPath: '$.promoted', next: 'VerifyNewClone', catchTo: rollback });
+  b.migrateLoop('MigrateNewClone', 'new', '$.promoted', 'VerifyNewClone', rollback);
   b.task('VerifyNewClone', 'verify', { args: { target: 'new' }, resultPath: null, next: 'SwapNewIn', catchTo: rollback });
   b.task('SwapNewIn', 'swap', { args: { replacement: 'new', retired: 'retired' }, resultPath: null, next: 'VerifyProduction', catchTo: rollback });
   b.task('VerifyProduction', 'verify', { args: { target: 'production' }, resultPath: null, next: 'Resume', catchTo: rollback });
