@@ -74,6 +74,11 @@ export interface Fleet {
   deleteSnapshot(snapshotId: string): Promise<void>;
   /** Whether safeshift's tags are on a snapshot, and for which database: restores check it. */
   snapshotTags(snapshotId: string): Promise<SafeshiftTags | undefined>;
+  /**
+   * When the fleet can clone the live database directly (Aurora's copy-on-write clone), the id that
+   * `startClone` accepts for that; a rehearsal then clones production instead of its snapshot.
+   */
+  liveCloneSource?(database: string): string;
 }
 
 /** Opens SQL sessions to a database of the fleet (production or a clone) by its identifier. */

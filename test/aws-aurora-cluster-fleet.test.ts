@@ -5,6 +5,10 @@ import {
   RestoreDBClusterFromSnapshotCommand, RestoreDBClusterToPointInTimeCommand, type DBCluster, type Tag,
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
+import type { StepContext } from '../src/steps/context.ts';
+import { startCloneStep } from '../src/steps/fleet-steps.ts';
+import { resourceName } from '../src/steps/names.ts';
+import type { WorkflowState } from '../src/steps/state.ts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AuroraClusterFleet } from '../src/adapters/aws/aurora-cluster-fleet.ts';
 import { SafeshiftError } from '../src/core/errors.ts';
@@ -141,6 +145,19 @@ describe('AuroraClusterFleet clones', () => {
       DBClusterIdentifier: 'ss-rc-shop-run1', SourceDBClusterIdentifier: 'shop', RestoreType: 'copy-on-write', UseLatestRestorableTime: true, ...PLACEMENT,
     });
     expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand)).toHaveLength(0);
+  });
+
+  it('is what a rehearsal clones: the clone step asks for a copy-on-write clone of live production', async () => {
+    clusters({ shop: PROD });
+    rds.on(RestoreDBClusterToPointInTimeCommand).resolves({});
+    const f = fleet();
+    const ctx = { fleet: f } as unknown as StepContext;
+    const state = { run: { runId: 'run1', kind: 'upgrade', database: 'shop' } } as WorkflowState;
+    await startCloneStep(state, { from: 'rehearsal-snapshot', role: 'rehearsal-clone' }, ctx);
+    expect(rds.commandCalls(RestoreDBClusterToPointInTimeCommand)[0]!.args[0].input).toMatchObject({
+      SourceDBClusterIdentifier: 'shop', RestoreType: 'copy-on-write', DBClusterIdentifier: resourceName('rehearsal-clone', 'shop', 'run1'),
+    });
+    expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(0);
   });
 
   it('reuses this run\'s clone cluster, also after DBClusterAlreadyExistsFault', async () => {

@@ -71,7 +71,9 @@ export async function checkSnapshotStep(state: WorkflowState, args: { role: Reso
 
 /** Starts a database from a snapshot of the run (or, `from: 'requested'`, the snapshot a restore names). */
 export async function startCloneStep(state: WorkflowState, args: { from: ResourceRole | 'requested'; role: ResourceRole }, ctx: StepContext): Promise<PollState> {
-  const snapshotId = args.from === 'requested' ? state.run.snapshotId : targetId(state, args.from);
+  // A rehearsal clones live production where the fleet can (Aurora copy-on-write): same data, no restore.
+  const live = args.from === 'rehearsal-snapshot' ? ctx.fleet.liveCloneSource?.(state.run.database) : undefined;
+  const snapshotId = live ?? (args.from === 'requested' ? state.run.snapshotId : targetId(state, args.from));
   if (!snapshotId) throw new SafeshiftError('BAD_OPTION', 'no snapshot to restore was given');
   await ctx.fleet.startClone(snapshotId, targetId(state, args.role), { runId: state.run.runId, database: state.run.database, kind: 'clone' });
   return firstPoll(ctx, false);

@@ -68,6 +68,11 @@ export class AuroraClusterFleet implements Fleet {
   private readonly log: (line: string) => void;
 
   /** The marker snapshot id that makes startClone a copy-on-write clone of the live `clusterId`. */
+  /** {@link Fleet.liveCloneSource}: rehearsal clones are copy-on-write clones of the live cluster. */
+  liveCloneSource(database: string): string {
+    return AuroraClusterFleet.liveSource(database);
+  }
+
   static liveSource(clusterId: string): string {
     return `${LIVE}${clusterId}`;
   }
