@@ -149,6 +149,6 @@ export function entry(timeline: readonly TimelineEntry[], state: string): Timeli
 
 /** A state's duration (entered to exited), NaN when it did not run. */
 export function stateMs(timeline: readonly TimelineEntry[], state: string): number {
-  const e = entry(timeline, state);
-  return between(e?.enteredAt, e?.exitedAt);
+  // A state entered more than once (the migrate loop: one migration per invocation) counts every time.
+  return timeline.filter((e) => e.state === state).reduce((total, e) => total + between(e.enteredAt, e.exitedAt), 0);
 }
