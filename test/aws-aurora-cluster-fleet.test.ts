@@ -13,24 +13,12 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { AuroraClusterFleet } from '../src/adapters/aws/aurora-cluster-fleet.ts';
 import { SafeshiftError } from '../src/core/errors.ts';
 import type { SafeshiftTags } from '../src/ports.ts';
+import { awsError, codeOf } from './support/aws-errors.ts';
 
 const rds = mockClient(RDSClient);
 beforeEach(() => rds.reset());
 
 const fleet = () => new AuroraClusterFleet({ client: new RDSClient({ region: 'eu-west-1' }) });
-
-function awsError(name: string, message = `${name} (test)`): Error {
-  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return error instanceof SafeshiftError ? error.code : `not a SafeshiftError: ${(error as Error).name}`;
-  }
-  return 'no error';
-}
 
 const arn = (kind: 'cluster' | 'cluster-snapshot' | 'db', id: string) => `arn:aws:rds:eu-west-1:123456789012:${kind}:${id}`;
 const tagList = (t: SafeshiftTags): Tag[] => [

@@ -6,17 +6,9 @@ import { DynamoDbLedger } from '../src/adapters/aws/dynamodb-ledger.ts';
 import { LedgerTableSchema } from '../src/adapters/aws/ledger-table-schema.ts';
 import { LockedError, SafeshiftError } from '../src/core/errors.ts';
 import type { QuiesceRecord, RunRecord } from '../src/ports.ts';
+import { rejection } from './support/aws-errors.ts';
 
 /** What a promise rejected with; fails the test when it resolves. */
-async function rejection<E = SafeshiftError>(promise: Promise<unknown>): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as E;
-  }
-  throw new Error('expected a rejection');
-}
-
 const ddb = mockClient(DynamoDBDocumentClient);
 beforeEach(() => ddb.reset());
 

@@ -6,23 +6,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { LambdaConcurrencyQuiescer } from '../src/adapters/aws/lambda-concurrency-quiescer.ts';
 import { SafeshiftError } from '../src/core/errors.ts';
+import { awsError, rejection } from './support/aws-errors.ts';
 
 /** What a promise rejected with; fails the test when it resolves. */
-async function rejection<E = SafeshiftError>(promise: Promise<unknown>): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as E;
-  }
-  throw new Error('expected a rejection');
-}
-
 const lambda = mockClient(LambdaClient);
 beforeEach(() => lambda.reset());
-
-function awsError(name: string, status = 400): Error {
-  return Object.assign(new Error(`${name} (test)`), { name, $fault: 'client', $metadata: { httpStatusCode: status } });
-}
 
 const waits: number[] = [];
 const quiescer = (spec = 'lambda:orders-api') => {

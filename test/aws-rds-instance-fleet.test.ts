@@ -8,36 +8,15 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { RdsInstanceFleet } from '../src/adapters/aws/rds-instance-fleet.ts';
 import { SafeshiftError } from '../src/core/errors.ts';
 import type { SafeshiftTags } from '../src/ports.ts';
+import { awsError, codeOf, rejection } from './support/aws-errors.ts';
 
 /** What a promise rejected with; fails the test when it resolves. */
-async function rejection<E = SafeshiftError>(promise: Promise<unknown>): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as E;
-  }
-  throw new Error('expected a rejection');
-}
-
 const rds = mockClient(RDSClient);
 beforeEach(() => rds.reset());
 
 const fleet = () => new RdsInstanceFleet({ client: new RDSClient({ region: 'eu-west-1' }) });
 
 /** An error shaped the way the SDK throws a service error: `name` is the AWS error name. */
-function awsError(name: string, message = `${name} (test)`): Error {
-  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400, requestId: 'req-1' } });
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return error instanceof SafeshiftError ? error.code : `not a SafeshiftError: ${(error as Error).name}`;
-  }
-  return 'no error';
-}
-
 const arn = (kind: 'db' | 'snapshot', id: string) => `arn:aws:rds:eu-west-1:123456789012:${kind}:${id}`;
 const tagList = (t: Partial<SafeshiftTags>): Tag[] => [
   ...(t.runId ? [{ Key: 'safeshift:run-id', Value: t.runId }] : []),

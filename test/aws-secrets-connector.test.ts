@@ -5,17 +5,9 @@ import type pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SecretsConnector, type PgClientLike } from '../src/adapters/aws/secrets-connector.ts';
 import { SafeshiftError } from '../src/core/errors.ts';
+import { rejection } from './support/aws-errors.ts';
 
 /** What a promise rejected with; fails the test when it resolves. */
-async function rejection<E = SafeshiftError>(promise: Promise<unknown>): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as E;
-  }
-  throw new Error('expected a rejection');
-}
-
 const rds = mockClient(RDSClient);
 const secrets = mockClient(SecretsManagerClient);
 const PASSWORD = 'Tr0ub4dor&3-s3cr3t';

@@ -12,6 +12,7 @@ import { resolveDeployment } from '../src/adapters/aws/sfn-stack.ts';
 import { SfnTrigger } from '../src/adapters/aws/sfn-trigger.ts';
 import { SafeshiftError } from '../src/core/errors.ts';
 import { runCli } from '../src/cli/run-cli.ts';
+import { awsError } from './support/aws-errors.ts';
 
 /**
  * The pipeline trigger against a mocked Step Functions: the exact requests, a repeated run name,
@@ -27,10 +28,6 @@ beforeEach(() => {
 const MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:Shop-upgrade';
 const EXECUTION = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:Shop-upgrade:${name}`;
 const MIGRATIONS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'examples', 'migrations');
-
-function awsError(name: string): Error {
-  return Object.assign(new Error(`${name} (test)`), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
-}
 
 let nextId = 0;
 const at = new Date('2026-03-01T10:00:00Z');
