@@ -4,7 +4,8 @@ import path from 'node:path';
 import { connectPg } from '../src/adapters/local/pg-connection.ts';
 import { escapeIdentifier } from '../src/core/identifiers.ts';
 import { buildDatabase } from './snapshot-clone/build.ts';
-import { bareCopyContender, dumpRestoreContender, fileCopyContender, fleetContender, folderBytes, type CopyContender, type CopyTarget, type CopyTiming } from './snapshot-clone/contenders.ts';
+import { bareCopyContender, dumpRestoreContender, fileCopyContender, fleetContender, fleetSequentialContender, folderBytes, type CopyContender, type CopyTarget, type CopyTiming } from './snapshot-clone/contenders.ts';
+import { mustRun } from './snapshot-clone/exec.ts';
 import { findPgBinDirs, programVersion, type PgBinDir } from './snapshot-clone/installations.ts';
 import { startPrivateCluster } from './snapshot-clone/private-cluster.ts';
 import { median } from './stats.ts';
@@ -148,9 +149,13 @@ async function locate(url: string): Promise<{ dataDir: string; sourceDir: string
   }
 }
 
+const [ONE_COPY, COPY_OF_COPY, TWO_AT_ONCE] = [fileCopyContender('one'), fileCopyContender('copy-of-copy'), fileCopyContender('two-at-once')];
+/** The first is safeshift's figure; the report finds the others by identity. */
+const CONTENDERS: readonly CopyContender[] = [fleetContender, fleetSequentialContender, bareCopyContender, dumpRestoreContender, ONE_COPY, COPY_OF_COPY, TWO_AT_ONCE];
+
 /** `rounds` rounds, the order rotated each round, a CHECKPOINT before every timed run. */
 async function measure(ctx: BenchContext, target: CopyTarget, rounds: number): Promise<Outcome[]> {
-  const contenders = [fleetContender, bareCopyContender, dumpRestoreContender, fileCopyContender(1), fileCopyContender(2)];
+  const contenders = CONTENDERS;
   const outcomes = new Map<CopyContender, Outcome>();
   for (const c of contenders) {
     const skipped = await c.unavailable?.(target);
@@ -165,7 +170,9 @@ async function measure(ctx: BenchContext, target: CopyTarget, rounds: number): P
         const o = outcomes.get(c)!;
         if (o.skipped || o.failure) continue;
         try {
+          // Nothing of the previous contender (its dropped copies, a dump's unflushed restore) is still being written.
           await admin.query('checkpoint');
+          await mustRun('sync', []);
           const t = await c.run(target, round);
           o.timings.push(t);
           const parts = t.parts ? ` (${Object.entries(t.parts).map(([k, v]) => `${k} ${ms(v)}`).join(', ')})` : '';
@@ -208,22 +215,23 @@ function report(outcomes: readonly Outcome[], header: string[], bytes: number, r
   const lines = [
     ...formatTable(['contender', 'median ms', 'vs snapshot+clone', 'MB/s', 'median parts (ms)', 'rounds (ms)'], rows),
     '',
-    `median of ${rounds} round(s), order rotated each round, CHECKPOINT before each timed run; MB/s is the database's size over the time`,
+    `median of ${rounds} round(s), order rotated each round, CHECKPOINT and sync before each timed run; MB/s is the database's size over the time`,
     ...header,
     ...outcomes.map((o) => `  ${o.contender.name}: ${o.contender.how}`),
   ];
-  const [, bare, dumpRestore, oneCopy, twoCopies] = outcomes;
-  const dump = figure(dumpRestore!);
-  const copy1 = figure(oneCopy!);
-  const copy2 = figure(twoCopies!);
+  const of = (c: CopyContender) => figure(outcomes.find((o) => o.contender === c)!);
+  const dump = of(dumpRestoreContender);
+  const copy1 = of(ONE_COPY);
+  const sequential = of(fleetSequentialContender);
   lines.push('');
-  if (Number.isFinite(copy2) && Number.isFinite(fleetMs)) {
-    lines.push(`snapshot + clone moves the database's bytes twice (source -> snapshot -> clone): ${(fleetMs / copy2).toFixed(2)}x the time of two file copies, ${(fleetMs / copy1).toFixed(2)}x one`);
+  if (Number.isFinite(fleetMs) && Number.isFinite(copy1)) {
+    lines.push(`snapshot + clone moves the database's bytes twice; at once that is ${(fleetMs / of(TWO_AT_ONCE)).toFixed(2)}x the time of two file copies at once and ${(fleetMs / copy1).toFixed(2)}x one; `
+      + `the snapshot and then a clone of it (the copy of the copy) takes ${ms(sequential)} ms: ${(sequential / copy1).toFixed(2)}x one file copy, ${(sequential / of(COPY_OF_COPY)).toFixed(2)}x a file copy and a copy of it`);
   }
   const own = fleet.timings.map((t) => t.parts?.['fleet own'] ?? Number.NaN);
   if (own.length > 0) {
     lines.push(`safeshift's own share of snapshot + clone (time outside its two CREATE DATABASE statements, per run): ${own.map(ms).join(' / ')} ms, median ${ms(median(own))}; `
-      + `the rest is PostgreSQL copying and fsyncing files (compare the bare statements: ${ms(figure(bare!))} ms median, measured in other moments of a noisy disk)`);
+      + `the rest is PostgreSQL copying and fsyncing files (compare the bare statements: ${ms(of(bareCopyContender))} ms median, measured in other moments of a noisy disk)`);
   }
   const goals: Goal[] = [
     {

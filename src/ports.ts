@@ -79,6 +79,13 @@ export interface Fleet {
    * `startClone` accepts for that; a rehearsal then clones production instead of its snapshot.
    */
   liveCloneSource?(database: string): string;
+  /**
+   * Optional: starts a snapshot of `database` and, beside it, a clone `cloneId` of the same moment,
+   * copying the database twice at once instead of copying the snapshot after it is made (`tags` are
+   * the snapshot's; the clone is tagged `clone`). Retries reuse what exists, as the two calls do.
+   * Fleets without it make the snapshot, then a clone of it.
+   */
+  startSnapshotAndClone?(database: string, snapshotId: string, cloneId: string, tags: SafeshiftTags): Promise<void>;
 }
 
 /** Opens SQL sessions to a database of the fleet (production or a clone) by its identifier. */

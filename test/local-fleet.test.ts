@@ -186,6 +186,52 @@ describe('TemplateFleet', () => {
     expect(await fleet.snapshotTags(snapshot)).toEqual(db.tags('pre-upgrade'));
   });
 
+  it('makes a snapshot and a clone of the same moment at once, and finishes either after a crash', async () => {
+    const suffix = randomBytes(3).toString('hex');
+    const owner = `own_${suffix}`;
+    await admin.query(`create role ${owner}`);
+    onCleanup(() => admin.query(`drop role if exists ${owner}`));
+    const db = await source();
+    await admin.query(`alter database ${ident(db.name)} owner to ${owner}; alter database ${ident(db.name)} set work_mem = '8MB'`);
+    const other = await connectPg(db.url, { applicationName: 'the-app' });
+    other.on('error', () => undefined);
+    const [snapshot, clone] = [db.made('snap'), db.made('clone')];
+
+    await fleet.startSnapshotAndClone(db.name, snapshot, clone, db.tags('pre-upgrade'));
+
+    expect(await fleet.snapshotTags(snapshot)).toEqual(db.tags('pre-upgrade'));
+    expect(await catalog(snapshot)).toMatchObject({ datistemplate: true, datallowconn: false });
+    expect(await rowsOf(clone)).toEqual([{ id: 1, name: 'one' }, { id: 2, name: 'two' }]);
+    // The clone serves the app as production did, and production takes connections again.
+    expect(await catalog(clone)).toEqual(await catalog(db.name));
+    expect(await catalog(db.name)).toMatchObject({ datallowconn: true, owner, settings: [':work_mem=8MB'] });
+    await expect(other.query('select 1')).rejects.toThrow();
+    await other.end().catch(() => undefined);
+    // The clone is the snapshot's moment: cloning the snapshot again finds it made and reuses it.
+    await fleet.startClone(snapshot, clone, db.tags('clone'));
+    await fleet.startSnapshotAndClone(db.name, snapshot, clone, db.tags('pre-upgrade'));
+    expect(await rowsOf(clone)).toHaveLength(2);
+
+    // A crash after the snapshot alone was made: a retry clones the snapshot, not production as it is now.
+    await fleet.deleteDatabase(clone);
+    const writer = await connectPg(db.url);
+    await writer.query(`insert into item values (3, 'three')`);
+    await writer.end();
+    await fleet.startSnapshotAndClone(db.name, snapshot, clone, db.tags('pre-upgrade'));
+    expect(await rowsOf(clone)).toHaveLength(2);
+
+    // A crash after both copies were made, before either was tagged: the retry drops both and makes them anew.
+    await fleet.deleteDatabase(clone);
+    await fleet.deleteSnapshot(snapshot);
+    await admin.query(`alter database ${ident(db.name)} set safeshift.snapshot_in_progress = '${JSON.stringify({ snapshotId: snapshot, cloneId: clone, allowConnections: true })}'`);
+    await admin.query(`alter database ${ident(db.name)} with allow_connections false`);
+    for (const half of [snapshot, clone]) await admin.query(`create database ${ident(half)} template ${ident(db.name)}`);
+    await fleet.startSnapshotAndClone(db.name, snapshot, clone, db.tags('pre-upgrade'));
+    expect(await catalog(db.name)).toMatchObject({ datallowconn: true, settings: [':work_mem=8MB'] });
+    expect(await rowsOf(clone)).toHaveLength(3);
+    expect(await catalog(clone)).toEqual(await catalog(db.name));
+  });
+
   it('LocalConnector ends every session on a database except its own', async () => {
     const db = await source();
     const connector = new LocalConnector(testServerUrl());

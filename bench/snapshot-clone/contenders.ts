@@ -1,4 +1,5 @@
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import type pg from 'pg';
 import path from 'node:path';
 import { TemplateFleet } from '../../src/adapters/local/template-fleet.ts';
 import { connectPg, withDatabase } from '../../src/adapters/local/pg-connection.ts';
@@ -41,56 +42,91 @@ export interface CopyContender {
   run(target: CopyTarget, round: number): Promise<CopyTiming>;
 }
 
-/** safeshift's local fleet: a pre-upgrade snapshot (template database, FILE_COPY) and a clone restored from it. */
-export const fleetContender: CopyContender = {
-  name: 'safeshift TemplateFleet: snapshot + clone',
-  how: 'TemplateFleet.startSnapshot (CREATE DATABASE … TEMPLATE <db> STRATEGY FILE_COPY, tagged, sealed) then startClone from it (the same from the snapshot, then owner/ACL/settings copied), both timed together; '
-    + 'each fsyncs its files and checkpoints, as CREATE DATABASE does. "fleet own" is the fleet\'s time outside its two CREATE DATABASE statements (connections, tags, blocking sessions, ACL copy), measured in the same run',
-  async run(target, round) {
-    const fleet = new TemplateFleet(target.serverUrl);
-    const snapshotId = `ss-bench-snap-${round}`;
-    const cloneId = `ss-bench-clone-${round}`;
-    const tags = { runId: `bench-${round}`, database: target.database } as const;
-    let copyMs = 0;
-    // Same run, same disk moment: the fleet's own share is not blurred by the noise between runs.
-    const untap = tapPg({ query: (text, ms) => { if (/^\s*create database/i.test(text)) copyMs += ms; } });
-    try {
-      const began = performance.now();
-      await fleet.startSnapshot(target.database, snapshotId, { ...tags, kind: 'pre-upgrade' });
-      const snapshotted = performance.now();
-      await fleet.startClone(snapshotId, cloneId, { ...tags, kind: 'clone' });
-      const ended = performance.now();
-      untap();
-      await checkDatabase(target, cloneId, 'the clone');
-      return { ms: ended - began, parts: { snapshot: snapshotted - began, clone: ended - snapshotted, 'fleet own': ended - began - copyMs } };
-    } finally {
-      untap();
-      await fleet.deleteDatabase(cloneId).catch(() => undefined);
-      await fleet.deleteSnapshot(snapshotId).catch(() => undefined);
-      await fleet.close();
-    }
-  },
-};
+/**
+ * safeshift's local fleet as `upgrade --strategy swap` and a rehearsal-free restore use it: a
+ * snapshot and a clone of the same moment, both copied from the database at once.
+ */
+export const fleetContender: CopyContender = fleetRun('safeshift TemplateFleet: snapshot + clone, at once',
+  'TemplateFleet.startSnapshotAndClone (the source blocked once, then CREATE DATABASE … TEMPLATE <db> STRATEGY FILE_COPY into the snapshot and into the clone on two sessions at the same time; the snapshot tagged and sealed, the clone given owner/ACL/settings), '
+    + 'as the upgrade\'s swap strategy takes its pre-upgrade snapshot and new clone; each copy fsyncs its files and checkpoints, as CREATE DATABASE does',
+  async (fleet, target, snapshotId, cloneId, tags) => {
+    await fleet.startSnapshotAndClone(target.database, snapshotId, cloneId, { ...tags, kind: 'pre-upgrade' });
+  });
 
-/** The fleet's two copies as two bare statements: what the snapshot and the clone cost PostgreSQL alone. */
+/** The fleet the other way round: a snapshot, then a clone made from it (a copy of the copy), as fleets without the at-once path do. */
+export const fleetSequentialContender: CopyContender = fleetRun('safeshift TemplateFleet: snapshot, then clone of it',
+  'TemplateFleet.startSnapshot then startClone from that snapshot: the clone copies the snapshot after it is made (the order an RDS fleet must follow)',
+  async (fleet, target, snapshotId, cloneId, tags) => {
+    await fleet.startSnapshot(target.database, snapshotId, { ...tags, kind: 'pre-upgrade' });
+    await fleet.startClone(snapshotId, cloneId, { ...tags, kind: 'clone' });
+  });
+
+type FleetWork = (fleet: TemplateFleet, target: CopyTarget, snapshotId: string, cloneId: string, tags: { runId: string; database: string }) => Promise<void>;
+
+/** A timed fleet contender; "fleet own" is its time outside its CREATE DATABASE statements (those overlapping counted once). */
+function fleetRun(name: string, how: string, work: FleetWork): CopyContender {
+  return {
+    name,
+    how: `${how}. "fleet own" is the fleet's time outside its CREATE DATABASE statements (connections, tags, blocking sessions, ACL copy), measured in the same run`,
+    async run(target, round) {
+      const fleet = new TemplateFleet(target.serverUrl);
+      const snapshotId = `ss-bench-snap-${round}`;
+      const cloneId = `ss-bench-clone-${round}`;
+      const copying = new CopyClock();
+      // Same run, same disk moment: the fleet's own share is not blurred by the noise between runs.
+      const untap = tapPg({ query: (text, ms) => { if (/^\s*create database/i.test(text)) copying.add(performance.now() - ms, performance.now()); } });
+      try {
+        const began = performance.now();
+        await work(fleet, target, snapshotId, cloneId, { runId: `bench-${round}`, database: target.database });
+        const ended = performance.now();
+        untap();
+        await checkDatabase(target, cloneId, 'the clone');
+        return { ms: ended - began, parts: { copying: copying.ms, 'fleet own': ended - began - copying.ms } };
+      } finally {
+        untap();
+        await fleet.deleteDatabase(cloneId).catch(() => undefined);
+        await fleet.deleteSnapshot(snapshotId).catch(() => undefined);
+        await fleet.close();
+      }
+    },
+  };
+}
+
+/** Wall time during which at least one copy was running: the union of their intervals. */
+class CopyClock {
+  private readonly spans: [number, number][] = [];
+  add(from: number, to: number): void {
+    this.spans.push([from, to]);
+  }
+  get ms(): number {
+    let total = 0;
+    let reach = Number.NEGATIVE_INFINITY;
+    for (const [from, to] of [...this.spans].sort((a, b) => a[0] - b[0])) {
+      total += Math.max(0, to - Math.max(from, reach));
+      reach = Math.max(reach, to);
+    }
+    return total;
+  }
+}
+
+/** The fleet's two copies at once as two bare statements: what the snapshot and the clone cost PostgreSQL alone. */
 export const bareCopyContender: CopyContender = {
-  name: 'bare CREATE DATABASE … FILE_COPY x2',
-  how: 'the same two copies as the fleet (source -> a, a -> b) as two bare CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY on one open session: no tags, no blocking or ending of sessions, no ACL copy, no connections opened',
+  name: 'bare CREATE DATABASE … FILE_COPY x2 at once',
+  how: 'the same two copies as the at-once fleet (source -> a and source -> b, concurrently) as two bare CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY on two open sessions: no tags, no blocking or ending of sessions, no ACL copy, no connections opened',
   async run(target, round) {
     const [a, b] = [`bench_bare_a_${round}`, `bench_bare_b_${round}`];
-    const admin = await connectPg(target.serverUrl);
+    const sessions = [await connectPg(target.serverUrl), await connectPg(target.serverUrl)];
+    const [admin] = sessions as [pg.Client, pg.Client];
     try {
       for (const d of [b, a]) await admin.query(`drop database if exists ${escapeIdentifier(d)} with (force)`);
       const began = performance.now();
-      await admin.query(`create database ${escapeIdentifier(a)} template ${escapeIdentifier(target.database)} strategy file_copy`);
-      const first = performance.now();
-      await admin.query(`create database ${escapeIdentifier(b)} template ${escapeIdentifier(a)} strategy file_copy`);
+      await Promise.all([a, b].map((d, i) => sessions[i]!.query(`create database ${escapeIdentifier(d)} template ${escapeIdentifier(target.database)} strategy file_copy`)));
       const ended = performance.now();
       await checkDatabase(target, b, 'the second bare copy');
-      return { ms: ended - began, parts: { first: first - began, second: ended - first } };
+      return { ms: ended - began };
     } finally {
       for (const d of [b, a]) await admin.query(`drop database if exists ${escapeIdentifier(d)} with (force)`).catch(() => undefined);
-      await admin.end();
+      await Promise.all(sessions.map((c) => c.end()));
     }
   },
 };
@@ -125,17 +161,30 @@ export const dumpRestoreContender: CopyContender = {
   },
 };
 
+/** How a file-copy contender moves the bytes. */
+export type FileCopyMode = 'one' | 'copy-of-copy' | 'two-at-once';
+
+const FILE_COPY_NAMES: Record<FileCopyMode, string> = {
+  one: 'file copy: cp -r base/<oid> + sync (limit)',
+  'copy-of-copy': 'file copy x2: cp -r, then cp -r of the copy, + sync',
+  'two-at-once': 'file copy x2 at once: two cp -r of base/<oid> + sync',
+};
+
+const FILE_COPY_HOWS: Record<FileCopyMode, string> = {
+  one: '`cp -r <data>/base/<oid> <dir>` then `sync <dir> <dir>/*` (fsync of each file, as CREATE DATABASE does); no catalog entry, so not a usable database: the floor for copying its bytes',
+  'copy-of-copy': 'the same, then the copy copied again the same way: the bytes a snapshot and then a clone made from it move',
+  'two-at-once': 'two such copies of the source running at the same time: the bytes a snapshot and a clone of the same moment move, moved as the fleet moves them',
+};
+
 /**
  * The physical limit: the database's folder copied with `cp -r` to another folder on the same
  * filesystem, then `sync` of every copied file (the fsync CREATE DATABASE also does), after a CHECKPOINT.
- * `copies: 2` copies the copy once more: the same bytes moved as a snapshot plus a clone of it.
+ * The two-copy modes move the bytes of a snapshot plus a clone, one after the other or at once.
  */
-export function fileCopyContender(copies: 1 | 2): CopyContender {
+export function fileCopyContender(mode: FileCopyMode): CopyContender {
   return {
-    name: copies === 1 ? 'file copy: cp -r base/<oid> + sync (limit)' : 'file copy x2: cp -r twice + sync (same bytes as snapshot + clone)',
-    how: copies === 1
-      ? '`cp -r <data>/base/<oid> <dir>` then `sync <dir> <dir>/*` (fsync of each file, as CREATE DATABASE does); no catalog entry, so not a usable database: the floor for copying its bytes'
-      : 'the same, then the copy copied again the same way: the bytes a snapshot and a clone made from it must move',
+    name: FILE_COPY_NAMES[mode],
+    how: FILE_COPY_HOWS[mode],
     async unavailable() {
       for (const program of ['cp', 'sync']) {
         const ran = await runProgram(program, ['--version']).catch(() => undefined);
@@ -144,24 +193,31 @@ export function fileCopyContender(copies: 1 | 2): CopyContender {
       return undefined;
     },
     async run(target, round) {
-      const dirs = [path.join(target.copyRoot, `copy-${round}-a`), path.join(target.copyRoot, `copy-${round}-b`)].slice(0, copies);
+      const dirs = [path.join(target.copyRoot, `copy-${round}-a`), path.join(target.copyRoot, `copy-${round}-b`)].slice(0, mode === 'one' ? 1 : 2);
+      const copy = async (from: string, dir: string) => {
+        await mustRun('cp', ['-r', from, dir]);
+        const files = (await readdir(dir)).map((f) => path.join(dir, f));
+        await mustRun('sync', [dir, ...files]);
+      };
       try {
         await mkdir(target.copyRoot, { recursive: true });
         // Listed just before the clock starts: autovacuum may have grown a map file since the database was built.
         const source = await folderListing(target.sourceDir);
         const began = performance.now();
-        let from = target.sourceDir;
-        for (const dir of dirs) {
-          await mustRun('cp', ['-r', from, dir]);
-          const files = (await readdir(dir)).map((f) => path.join(dir, f));
-          await mustRun('sync', [dir, ...files]);
-          from = dir;
+        if (mode === 'two-at-once') {
+          await Promise.all(dirs.map((dir) => copy(target.sourceDir, dir)));
+        } else {
+          let from = target.sourceDir;
+          for (const dir of dirs) {
+            await copy(from, dir);
+            from = dir;
+          }
         }
         const ended = performance.now();
         for (const dir of dirs) {
-          const copy = await folderListing(dir);
-          const differ = [...new Set([...copy.keys(), ...source.keys()])].filter((f) => copy.get(f) !== source.get(f));
-          if (differ.length > 0) throw new Error(`the copy in ${dir} differs from the source in ${differ.length} file(s), e.g. ${differ[0]}: ${copy.get(differ[0]!)} vs ${source.get(differ[0]!)} bytes`);
+          const listing = await folderListing(dir);
+          const differ = [...new Set([...listing.keys(), ...source.keys()])].filter((f) => listing.get(f) !== source.get(f));
+          if (differ.length > 0) throw new Error(`the copy in ${dir} differs from the source in ${differ.length} file(s), e.g. ${differ[0]}: ${listing.get(differ[0]!)} vs ${source.get(differ[0]!)} bytes`);
         }
         return { ms: ended - began };
       } finally {

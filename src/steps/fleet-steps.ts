@@ -39,8 +39,23 @@ const SNAPSHOT_KIND: Partial<Record<ResourceRole, SnapshotKind>> = {
   'rehearsal-snapshot': 'rehearsal', 'pre-upgrade': 'pre-upgrade', safety: 'safety',
 };
 
-/** Starts a snapshot of production (write-ahead: the ledger records it before the fleet makes it). */
-export async function startSnapshotStep(state: WorkflowState, args: { role: ResourceRole }, ctx: StepContext): Promise<PollState> {
+/**
+ * A clone a snapshot step starts beside its snapshot, so the two copies overlap instead of following
+ * each other: `from` the snapshot being made (a clone of the same moment, where the fleet can copy the
+ * database twice at once) or `requested` (a restore's snapshot, independent of this one). `strategy`
+ * limits it to upgrades with that strategy.
+ */
+export interface AlongsideClone {
+  readonly from: ResourceRole | 'requested';
+  readonly role: ResourceRole;
+  readonly strategy?: 'in-place' | 'swap';
+}
+
+/**
+ * Starts a snapshot of production (write-ahead: the ledger records it before the fleet makes it),
+ * and with `clone` a clone beside it; the state that later starts that clone finds it made and reuses it.
+ */
+export async function startSnapshotStep(state: WorkflowState, args: { role: ResourceRole; clone?: AlongsideClone }, ctx: StepContext): Promise<PollState> {
   const kind = SNAPSHOT_KIND[args.role];
   if (!kind) throw new SafeshiftError('INTERNAL', `${args.role} is not a snapshot role`);
   const snapshotId = targetId(state, args.role);
@@ -52,7 +67,20 @@ export async function startSnapshotStep(state: WorkflowState, args: { role: Reso
   });
   if (kind === 'pre-upgrade') await ctx.ledger.updateRun(run.runId, { snapshotId });
   if (kind === 'safety') await ctx.ledger.updateRun(run.runId, { safetySnapshotId: snapshotId });
-  await ctx.fleet.startSnapshot(run.database, snapshotId, { runId: run.runId, database: run.database, kind });
+  const tags = { runId: run.runId, database: run.database, kind } as const;
+  const clone = args.clone && (!args.clone.strategy || args.clone.strategy === run.strategy) ? args.clone : undefined;
+  if (clone?.from === args.role) {
+    // Without the fleet's help the clone must wait for the snapshot: its own state makes it then.
+    if (ctx.fleet.startSnapshotAndClone) await ctx.fleet.startSnapshotAndClone(run.database, snapshotId, targetId(state, clone.role), tags);
+    else await ctx.fleet.startSnapshot(run.database, snapshotId, tags);
+  } else if (clone) {
+    // Both are awaited, so no side effect of this Task is still under way when it fails.
+    const results = await Promise.allSettled([ctx.fleet.startSnapshot(run.database, snapshotId, tags), startCloneStep(state, clone, ctx)]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } else {
+    await ctx.fleet.startSnapshot(run.database, snapshotId, tags);
+  }
   return firstPoll(ctx, false);
 }
 

@@ -2,7 +2,7 @@ import type { RunStatus } from '../ports.ts';
 import type { StepContext } from './context.ts';
 import { migrateStep, rollbackPlanStep, verifyStep } from './database-steps.ts';
 import { finishStep, recordRehearsalFailureStep, recordRehearsalStep } from './finish-steps.ts';
-import { checkDatabaseStep, checkSnapshotStep, cleanupStep, startCloneStep, startSnapshotStep, swapStep, type Target } from './fleet-steps.ts';
+import { type AlongsideClone, checkDatabaseStep, checkSnapshotStep, cleanupStep, startCloneStep, startSnapshotStep, swapStep, type Target } from './fleet-steps.ts';
 import type { ResourceRole } from './names.ts';
 import { quiesceStep, resumeStep } from './quiesce-steps.ts';
 import { preflightStep, restorePreflightStep } from './run-steps.ts';
@@ -23,7 +23,7 @@ type Step = (state: WorkflowState, args: Record<string, unknown>, ctx: StepConte
 export const STEPS = {
   preflight: (s, _a, c) => preflightStep(s, c),
   restorePreflight: (s, _a, c) => restorePreflightStep(s, c),
-  startSnapshot: (s, a, c) => startSnapshotStep(s, { role: a.role as ResourceRole }, c),
+  startSnapshot: (s, a, c) => startSnapshotStep(s, { role: a.role as ResourceRole, ...(a.clone ? { clone: a.clone as unknown as AlongsideClone } : {}) }, c),
   checkSnapshot: (s, a, c) => checkSnapshotStep(s, { role: a.role as ResourceRole }, c),
   startClone: (s, a, c) => startCloneStep(s, { from: a.from as ResourceRole | 'requested', role: a.role as ResourceRole }, c),
   checkDatabase: (s, a, c) => checkDatabaseStep(s, { role: a.role as ResourceRole }, c),

@@ -55,7 +55,7 @@ export function upgradeWorkflow(): AslDefinition {
   b.choice('RehearseFirst', [{ Variable: '$.run.rehearsal', BooleanEquals: false, Next: 'Quiesce' }], 'StartRehearsalSnapshot');
   rehearsal(b, 'Quiesce', 'RecordRehearsalFailure');
   b.task('Quiesce', 'quiesce', { resultPath: '$.quiesced', next: 'StartPreUpgradeSnapshot', catchTo: rollback });
-  b.pollLoop('PreUpgradeSnapshot', { step: 'startSnapshot', args: { role: 'pre-upgrade' } }, { step: 'checkSnapshot', args: { role: 'pre-upgrade' } }, 'RecordSnapshotTaken', rollback);
+  b.pollLoop('PreUpgradeSnapshot', { step: 'startSnapshot', args: { role: 'pre-upgrade', clone: { from: 'pre-upgrade', role: 'new', strategy: 'swap' } } }, { step: 'checkSnapshot', args: { role: 'pre-upgrade' } }, 'RecordSnapshotTaken', rollback);
   b.states.RecordSnapshotTaken = { Type: 'Pass', Parameters: { 'startedAt.$': '$.poll.startedAt' }, ResultPath: '$.snapshot', Next: 'Strategy' };
   b.choice('Strategy', [{ Variable: '$.run.strategy', StringEquals: 'swap', Next: 'StartNewClone' }], 'MigrateProduction');
   b.migrateLoop('MigrateProduction', 'production', '$.promoted', 'VerifyProduction', rollback);
@@ -82,7 +82,7 @@ export function restoreWorkflow(): AslDefinition {
   const rollback = 'RollbackPlan';
   b.task('Preflight', 'restorePreflight', { resultPath: '$.preflight', next: 'Quiesce', catchTo: 'FinishRefused' });
   b.task('Quiesce', 'quiesce', { resultPath: '$.quiesced', next: 'StartSafetySnapshot', catchTo: rollback });
-  b.pollLoop('SafetySnapshot', { step: 'startSnapshot', args: { role: 'safety' } }, { step: 'checkSnapshot', args: { role: 'safety' } }, 'RecordSnapshotTaken', rollback);
+  b.pollLoop('SafetySnapshot', { step: 'startSnapshot', args: { role: 'safety', clone: { from: 'requested', role: 'restored' } } }, { step: 'checkSnapshot', args: { role: 'safety' } }, 'RecordSnapshotTaken', rollback);
   b.states.RecordSnapshotTaken = { Type: 'Pass', Parameters: { 'startedAt.$': '$.poll.startedAt' }, ResultPath: '$.snapshot', Next: 'StartRestoredFromSnapshot' };
   b.pollLoop('RestoredFromSnapshot', { step: 'startClone', args: { from: 'requested', role: 'restored' } }, { step: 'checkDatabase', args: { role: 'restored' } }, 'SwapRestoredInForward', rollback);
   b.task('SwapRestoredInForward', 'swap', { args: { replacement: 'restored', retired: 'retired' }, resultPath: null, next: 'VerifyProduction', catchTo: rollback });
