@@ -81,12 +81,19 @@ describe('safeshift upgrade / rehearse / restore / runs / snapshots / quiesced',
       expect(refused.stdout).toContain('REFUSED');
       expect(await db.withClient(productionState)).toEqual(before);
 
+      // The swap strategy: the pre-upgrade snapshot and the clone to migrate are copied at once.
+      const swapped = await runSafeshift(['upgrade', '--dir', EXAMPLE_MIGRATIONS, ...base, '--strategy', 'swap', '--no-rehearsal']);
+      expect(swapped.code, swapped.stderr).toBe(0);
+      expect(swapped.stderr).toMatch(/snapshot "ss-pre-[^"]+" and clone "ss-new-[^"]+" of "[^"]+" made in \d+ ms/);
+      const upgraded = await db.withClient(productionState);
+      expect(upgraded).not.toEqual(before);
+
       const badSpec = await runSafeshift(['upgrade', '--dir', EXAMPLE_MIGRATIONS, '--database-url', db.url, '--quiesce', 'carrier-pigeon:x']);
       expect(badSpec.code).toBe(2);
       expect(badSpec.stderr).toContain('BAD_OPTION');
       const badStrategy = await runSafeshift(['upgrade', '--dir', EXAMPLE_MIGRATIONS, '--database-url', db.url, '--strategy', 'yolo']);
       expect(badStrategy.code).toBe(2);
-      expect(await db.withClient(productionState)).toEqual(before);
+      expect(await db.withClient(productionState)).toEqual(upgraded);
     } finally {
       await db.drop();
     }

@@ -32,10 +32,10 @@ describe(`upgrade (${strategy}) with a fault at every Task`, () => {
     expect(after).not.toEqual(before);
     const all = taskStates(report, upgradeWorkflow());
     forwardTasks = all;
-    // The states before promotion (preflight, rehearsal, quiesce, pre-upgrade snapshot) are the same
-    // Tasks with the same input in both strategies; the in-place matrix covers them, the swap matrix
-    // covers what differs from promotion on. Together they cover every Task of the machine.
-    tasks = strategy === 'swap' ? all.slice(all.indexOf('StartNewClone')) : all;
+    // The states before the pre-upgrade snapshot (preflight, rehearsal, quiesce) do the same in both
+    // strategies; the in-place matrix covers them, the swap matrix what differs from the snapshot on
+    // (which makes the new clone beside it). Together they cover every Task of the machine.
+    tasks = strategy === 'swap' ? all.slice(all.indexOf('StartPreUpgradeSnapshot')) : all;
     await db.drop();
   });
 

@@ -39,7 +39,7 @@ export interface LocalPorts {
  */
 export async function openLocalPorts(target: LocalTarget): Promise<LocalPorts> {
   const ledger = await PostgresLedger.open(target.serverUrl);
-  const fleet = new TemplateFleet(target.serverUrl);
+  const fleet = new TemplateFleet(target.serverUrl, { log: (line) => target.log?.info(line) });
   const connector = new LocalConnector(target.serverUrl);
   const defaultVerify = path.resolve(target.migrationsDir, '..', 'verify');
   const verifyDir = target.verifyDir ?? (existsSync(defaultVerify) ? defaultVerify : undefined);
