@@ -86,6 +86,12 @@ export interface Fleet {
    * Fleets without it make the snapshot, then a clone of it.
    */
   startSnapshotAndClone?(database: string, snapshotId: string, cloneId: string, tags: SafeshiftTags): Promise<void>;
+  /**
+   * True when `startSnapshot`/`startClone` return only once the copy is made (the local fleet), so a
+   * step that wants two copies to overlap must call both at once. On AWS a start only asks for the
+   * work, so calling one after the other already overlaps it, and a refused first call starts nothing.
+   */
+  readonly copiesWhileStarting?: boolean;
 }
 
 /** Opens SQL sessions to a database of the fleet (production or a clone) by its identifier. */

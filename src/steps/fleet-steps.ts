@@ -73,11 +73,15 @@ export async function startSnapshotStep(state: WorkflowState, args: { role: Reso
     // Without the fleet's help the clone must wait for the snapshot: its own state makes it then.
     if (ctx.fleet.startSnapshotAndClone) await ctx.fleet.startSnapshotAndClone(run.database, snapshotId, targetId(state, clone.role), tags);
     else await ctx.fleet.startSnapshot(run.database, snapshotId, tags);
-  } else if (clone) {
+  } else if (clone && ctx.fleet.copiesWhileStarting) {
     // Both are awaited, so no side effect of this Task is still under way when it fails.
     const results = await Promise.allSettled([ctx.fleet.startSnapshot(run.database, snapshotId, tags), startCloneStep(state, clone, ctx)]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+  } else if (clone) {
+    // The snapshot first: when it is refused (a quota, a key) no clone is left being created.
+    await ctx.fleet.startSnapshot(run.database, snapshotId, tags);
+    await startCloneStep(state, clone, ctx);
   } else {
     await ctx.fleet.startSnapshot(run.database, snapshotId, tags);
   }

@@ -42,6 +42,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * ```
  */
 export class TemplateFleet implements Fleet {
+  /** {@link Fleet.copiesWhileStarting}: every start here is a CREATE DATABASE that returns when the copy is made. */
+  readonly copiesWhileStarting = true;
   private readonly log: (line: string) => void;
   private readonly inUseWaitMs: number;
   private readonly inFlight = new Set<Promise<unknown>>();
