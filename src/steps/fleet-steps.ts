@@ -69,21 +69,21 @@ export async function startSnapshotStep(state: WorkflowState, args: { role: Reso
   if (kind === 'safety') await ctx.ledger.updateRun(run.runId, { safetySnapshotId: snapshotId });
   const tags = { runId: run.runId, database: run.database, kind } as const;
   const clone = args.clone && (!args.clone.strategy || args.clone.strategy === run.strategy) ? args.clone : undefined;
-  if (clone?.from === args.role) {
-    // Without the fleet's help the clone must wait for the snapshot: its own state makes it then.
-    if (ctx.fleet.startSnapshotAndClone) await ctx.fleet.startSnapshotAndClone(run.database, snapshotId, targetId(state, clone.role), tags);
-    else await ctx.fleet.startSnapshot(run.database, snapshotId, tags);
-  } else if (clone && ctx.fleet.copiesWhileStarting) {
+  const startSnapshot = () => ctx.fleet.startSnapshot(run.database, snapshotId, tags);
+  if (clone?.from === args.role && ctx.fleet.startSnapshotAndClone) {
+    await ctx.fleet.startSnapshotAndClone(run.database, snapshotId, targetId(state, clone.role), tags);
+  } else if (!clone || clone.from === args.role) {
+    // Without the fleet's help a clone of this snapshot must wait for it: its own state makes it then.
+    await startSnapshot();
+  } else if (ctx.fleet.copiesWhileStarting) {
     // Both are awaited, so no side effect of this Task is still under way when it fails.
-    const results = await Promise.allSettled([ctx.fleet.startSnapshot(run.database, snapshotId, tags), startCloneStep(state, clone, ctx)]);
+    const results = await Promise.allSettled([startSnapshot(), startCloneStep(state, clone, ctx)]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-  } else if (clone) {
-    // The snapshot first: when it is refused (a quota, a key) no clone is left being created.
-    await ctx.fleet.startSnapshot(run.database, snapshotId, tags);
-    await startCloneStep(state, clone, ctx);
   } else {
-    await ctx.fleet.startSnapshot(run.database, snapshotId, tags);
+    // The snapshot first: when it is refused (a quota, a key) no clone is left being created.
+    await startSnapshot();
+    await startCloneStep(state, clone, ctx);
   }
   return firstPoll(ctx, false);
 }

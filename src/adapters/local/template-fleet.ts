@@ -96,8 +96,11 @@ export class TemplateFleet implements Fleet {
       if (!source) throw notFound(database);
       if (cloneId) {
         const clone = await findDatabase(c, cloneId);
-        // Left by an attempt whose snapshot failed: it may be of an earlier moment, so it is made again.
-        if (clone && assertReusable(clone, 'database', cloneTags)) await c.query(`drop database if exists ${ident(cloneId)} with (force)`);
+        if (clone) {
+          // Left by an attempt whose snapshot failed: it may be of an earlier moment, so it is made again.
+          assertReusable(clone, 'database', cloneTags);
+          await c.query(`drop database if exists ${ident(cloneId)} with (force)`);
+        }
       }
       const face = await readFace(c, database, MARKER);
       const comment: TagComment = { safeshift: { ...pickTags(tags), name: snapshotId, resource: 'snapshot' }, production: face };
@@ -107,10 +110,9 @@ export class TemplateFleet implements Fleet {
         await c.query(`alter database ${ident(database)} with allow_connections false`);
       });
       let failure: unknown;
-      let cloned = false;
       try {
         const began = Date.now();
-        const made = await this.copyBlocked(c, database, [snapshotId, ...(cloneId ? [cloneId] : [])]);
+        const { made, failure: copyFailure } = await this.copyBlocked(c, database, [snapshotId, ...(cloneId ? [cloneId] : [])]);
         try {
           if (made.has(snapshotId)) {
             await inTransaction(c, async () => {
@@ -118,17 +120,14 @@ export class TemplateFleet implements Fleet {
               await c.query(`alter database ${ident(snapshotId)} with is_template true allow_connections false`);
             });
           }
-          if (cloneId && made.has(cloneId)) {
-            await tagClone(c, cloneId, cloneTags, snapshotId, false);
-            cloned = true;
-          }
+          if (cloneId && made.has(cloneId)) await tagClone(c, cloneId, cloneTags, snapshotId, false);
         } catch (error) {
           // Untagged, a retry would refuse to touch them; we made them a moment ago, so drop them.
           for (const name of made) await dropUntagged(c, name).catch(() => undefined);
           throw error;
         }
         // What was made is tagged, so a retry reuses it (a lone snapshot is then cloned: the same moment).
-        if (made.failure !== undefined) throw made.failure;
+        if (copyFailure !== undefined) throw copyFailure;
         this.log(`snapshot "${snapshotId}"${cloneId ? ` and clone "${cloneId}"` : ''} of "${database}" made in ${Date.now() - began} ms`);
       } catch (error) {
         failure = error;
@@ -141,8 +140,9 @@ export class TemplateFleet implements Fleet {
         if (failure === undefined) throw error;
       }
       if (failure !== undefined) throw failure;
-      // Production's face goes on the clone once production is open again: that needs no exclusive access.
-      if (cloneId && cloned) await configureClone(c, cloneId, cloneTags, snapshotId, face);
+      // Every copy was made and tagged. Production's face goes on the clone once production is open
+      // again: that needs no exclusive access.
+      if (cloneId) await configureClone(c, cloneId, cloneTags, snapshotId, face);
     });
   }
 
@@ -151,8 +151,8 @@ export class TemplateFleet implements Fleet {
    * sessions first and retrying while it is still in use. Says which copies exist afterwards and,
    * when one could not be made, why.
    */
-  private async copyBlocked(c: pg.Client, source: string, targets: readonly string[]): Promise<Set<string> & { failure?: unknown }> {
-    const made: Set<string> & { failure?: unknown } = new Set<string>();
+  private async copyBlocked(c: pg.Client, source: string, targets: readonly string[]): Promise<{ made: Set<string>; failure?: unknown }> {
+    const made = new Set<string>();
     const strategy = await copyStrategy(c, source);
     const extra = await Promise.all(targets.slice(1).map(() => connectPg(this.serverUrl, { applicationName: 'safeshift fleet' })));
     const sessions = [c, ...extra];
@@ -166,12 +166,12 @@ export class TemplateFleet implements Fleet {
         const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (rejected) throw rejected.reason;
       });
+      return { made };
     } catch (error) {
-      made.failure = error;
+      return { made, failure: error };
     } finally {
       await Promise.all(extra.map((x) => x.end().catch(() => undefined)));
     }
-    return made;
   }
 
   /** Makes (or finishes) a clone of a snapshot: copied, tagged as unconfigured, then given production's face. */
