@@ -3,7 +3,7 @@ import { openLocalPorts, runWorkflow, type LocalPorts, type WorkflowReport } fro
 import type { RunInput } from '../src/steps/state.ts';
 import { runSafeshift } from './support/cli.ts';
 import { testServerUrl } from './support/database.ts';
-import { dropRunResources, remainingDatabases, roleExists } from './support/run-resources.ts';
+import { dropCase, remainingDatabases, roleExists, TrackedCopies } from './support/run-resources.ts';
 import { EXAMPLE_MIGRATIONS, leftovers, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
 
 /**
@@ -17,24 +17,15 @@ let shop: ShopTemplate;
 let before: Record<string, unknown>;
 let after: Record<string, unknown>;
 let roleBefore: Record<string, unknown>;
-const cleanups: (() => Promise<unknown>)[] = [];
-/** Every database this file made, to check at the end that none of them, nor anything runs made for them, is left. */
-const made: string[] = [];
+/** Every copy this file made, to check at the end that none of them, nor anything runs made for them, is left. */
+const copies = new TrackedCopies();
 
 /** A copy of the shop for one test, dropped afterwards with everything runs made for it. */
-async function copy(prefix: string): Promise<CaseDatabase> {
-  const db = await shop.copy(prefix);
-  made.push(db.database);
-  cleanups.push(async () => {
-    await dropRunResources(db.database);
-    await db.drop();
-  });
-  return db;
-}
+const copy = (prefix: string): Promise<CaseDatabase> => copies.copy(shop, prefix);
 
 async function ports(db: CaseDatabase): Promise<LocalPorts> {
   const p = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
-  cleanups.push(() => p.close());
+  copies.onCleanup(() => p.close());
   return p;
 }
 
@@ -50,8 +41,7 @@ async function appliedBy(db: CaseDatabase): Promise<{ version: string | null; ru
 
 beforeAll(async () => {
   shop = await shopTemplate(300);
-  const ref = await shop.copy('lkref');
-  made.push(ref.database);
+  const ref = copies.remember(await shop.copy('lkref'));
   try {
     before = await ref.withClient(productionState);
     roleBefore = await ref.withClient((c) => roleState(c, shop.appRole, ref.database));
@@ -65,18 +55,15 @@ beforeAll(async () => {
     after = await ref.withClient(productionState);
     expect(after).not.toEqual(before);
   } finally {
-    await dropRunResources(ref.database);
-    await ref.drop();
+    await dropCase(ref);
   }
 });
 
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+afterEach(() => copies.cleanUp());
 
 afterAll(async () => {
   await shop?.dispose();
-  expect(await remainingDatabases([...made, ...(shop ? [shop.template] : [])]), 'nothing left behind').toEqual([]);
+  expect(await remainingDatabases([...copies.made, ...(shop ? [shop.template] : [])]), 'nothing left behind').toEqual([]);
   if (shop) expect(await roleExists(shop.appRole), 'the app role is dropped').toBe(false);
 });
 
@@ -117,7 +104,7 @@ describe('one run per database at a time', () => {
       expect(snapshots.filter((s) => s.kind === 'pre-upgrade').map((s) => s.snapshotId)).toEqual([winner.run.snapshotId]);
       expect(await db.withClient((c) => roleState(c, shop.appRole, db.database)), `${label}: role rights put back`).toEqual(roleBefore);
       expect(await db.withClient((c) => leftovers(c, db.database))).toEqual([]);
-      for (const c of cleanups.splice(0).reverse()) await c();
+      await copies.cleanUp();
     }
   }, 300_000);
 

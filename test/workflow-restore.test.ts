@@ -3,7 +3,7 @@ import { openLocalPorts, type LocalPorts } from '../src/adapters/local/local-wor
 import { restoreWorkflow } from '../src/steps/workflows.ts';
 import { testServerUrl } from './support/database.ts';
 import { expectSafeOutcome, FAULT_MODES, runOn, taskStates, type Fault } from './support/fault-matrix.ts';
-import { dropRunResources, remainingDatabases, roleExists } from './support/run-resources.ts';
+import { dropCase, remainingDatabases, roleExists, TrackedCopies } from './support/run-resources.ts';
 import { EXAMPLE_MIGRATIONS, leftovers, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
 
 /**
@@ -24,24 +24,11 @@ let restoreTasks: string[];
 let injected = 0;
 /** How the fault cases ended, by run status. */
 const outcomes: Record<string, number> = {};
-const made: string[] = [];
-const cleanups: (() => Promise<unknown>)[] = [];
+/** Every copy this file made, to check at the end that none of them, nor anything runs made for them, is left. */
+const copies = new TrackedCopies();
 
 /** A copy of the shop, dropped after the test with every snapshot and clone runs made for it. */
-async function copy(prefix: string): Promise<CaseDatabase> {
-  const db = await shop.copy(prefix);
-  made.push(db.database);
-  cleanups.push(async () => {
-    await dropRunResources(db.database);
-    await db.drop();
-  });
-  return db;
-}
-
-async function dropNow(db: CaseDatabase): Promise<void> {
-  await dropRunResources(db.database);
-  await db.drop();
-}
+const copy = (prefix: string): Promise<CaseDatabase> => copies.copy(shop, prefix);
 
 /** Upgrades a copy (no rehearsal: the matrix needs many) and returns its pre-upgrade snapshot's id. */
 async function upgradeOf(db: CaseDatabase): Promise<string> {
@@ -62,8 +49,7 @@ async function withPorts<T>(db: CaseDatabase, fn: (ports: LocalPorts) => Promise
 
 beforeAll(async () => {
   shop = await shopTemplate(300);
-  const ref = await shop.copy('rsref');
-  made.push(ref.database);
+  const ref = copies.remember(await shop.copy('rsref'));
   try {
     original = await ref.withClient(productionState);
     roleBefore = await ref.withClient((c) => roleState(c, shop.appRole, ref.database));
@@ -75,19 +61,17 @@ beforeAll(async () => {
     expect(await ref.withClient(productionState)).toEqual(original);
     restoreTasks = taskStates(report, restoreWorkflow());
   } finally {
-    await dropNow(ref);
+    await dropCase(ref);
   }
 });
 
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+afterEach(() => copies.cleanUp());
 
 afterAll(async () => {
   const ends = Object.entries(outcomes).map(([status, n]) => `${status} ${n}`).join(', ');
   process.stdout.write(`restore: ${injected} faults injected${ends ? ` (runs ended: ${ends})` : ''}\n`);
   await shop?.dispose();
-  expect(await remainingDatabases([...made, ...(shop ? [shop.template] : [])]), 'nothing left behind').toEqual([]);
+  expect(await remainingDatabases([...copies.made, ...(shop ? [shop.template] : [])]), 'nothing left behind').toEqual([]);
   if (shop) expect(await roleExists(shop.appRole), 'the app role is dropped').toBe(false);
 });
 
@@ -173,8 +157,7 @@ describe('restore', () => {
 describe('restore with a fault at every Task', () => {
   /** One case: a fresh copy, upgraded, then restored to its pre-upgrade snapshot with the faults given. */
   async function restoreCase(faults: readonly Fault[], label: string) {
-    const db = await shop.copy('rflt');
-    made.push(db.database);
+    const db = copies.remember(await shop.copy('rflt'));
     try {
       const snapshotId = await upgradeOf(db);
       expect(await db.withClient(productionState), `${label}: upgraded before the restore`).toEqual(upgraded);
@@ -191,7 +174,7 @@ describe('restore with a fault at every Task', () => {
       });
       return report;
     } finally {
-      await dropNow(db);
+      await dropCase(db);
     }
   }
 

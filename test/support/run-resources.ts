@@ -2,6 +2,7 @@ import { connectPg, withDatabase } from '../../src/adapters/local/pg-connection.
 import { SqlStates, sqlState } from '../../src/core/errors.ts';
 import { escapeIdentifier } from '../../src/core/identifiers.ts';
 import { testServerUrl } from './database.ts';
+import type { CaseDatabase, ShopTemplate } from './shop.ts';
 
 /** The ledger's control database (PostgresLedger's default). */
 const CONTROL_DATABASE = 'safeshift_control';
@@ -92,5 +93,51 @@ export async function roleExists(role: string): Promise<boolean> {
     return ((await admin.query('select 1 from pg_roles where rolname = $1', [role])).rowCount ?? 0) > 0;
   } finally {
     await admin.end().catch(() => undefined);
+  }
+}
+
+/** Drops a case's copy of the shop now, with everything runs made for it. */
+export async function dropCase(db: CaseDatabase): Promise<void> {
+  await dropRunResources(db.database);
+  await db.drop();
+}
+
+/**
+ * The copies of the shop one test file makes. `copy` hands out one that `cleanUp()` drops (newest
+ * first, with whatever else `onCleanup` was given); every copy, tracked or only `remember`ed, is kept
+ * in `made` so the file can check at the end that none of them, nor anything runs made for them, is left.
+ *
+ * @example
+ * ```ts
+ * const copies = new TrackedCopies();
+ * afterEach(() => copies.cleanUp());
+ * afterAll(async () => expect(await remainingDatabases(copies.made)).toEqual([]));
+ * it('…', async () => { const db = await copies.copy(shop, 'case'); … });
+ * ```
+ */
+export class TrackedCopies {
+  readonly made: string[] = [];
+  private readonly cleanups: (() => Promise<unknown>)[] = [];
+
+  /** A copy of the shop, dropped with everything runs made for it at the next `cleanUp()`. */
+  async copy(shop: ShopTemplate, prefix: string): Promise<CaseDatabase> {
+    const db = this.remember(await shop.copy(prefix));
+    this.onCleanup(() => dropCase(db));
+    return db;
+  }
+
+  /** Counts a copy the caller drops itself among those checked at the end. */
+  remember(db: CaseDatabase): CaseDatabase {
+    this.made.push(db.database);
+    return db;
+  }
+
+  onCleanup(fn: () => Promise<unknown>): void {
+    this.cleanups.push(fn);
+  }
+
+  /** Runs what was registered, newest first, and forgets it. */
+  async cleanUp(): Promise<void> {
+    for (const c of this.cleanups.splice(0).reverse()) await c();
   }
 }
