@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { BundleFolders } from '../lambdas/environment.ts';
 import { STEP_NEEDS, handlerFileOf } from '../lambdas/step-needs.ts';
 import type { StepName } from '../src/steps/registry.ts';
+import { stepTimeoutSeconds } from '../src/steps/step-timeouts.ts';
 import { ESM_REQUIRE_BANNER, shellQuote, sqlParserWasm, type StagedMigrations } from './migrations-asset.ts';
 
 /** The folder that holds lambdas/, src/ and package-lock.json. */
@@ -91,7 +92,7 @@ export class StepLambda extends Construct {
       runtime: STEP_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: needs.migrations ? 1024 : 512,
-      timeout: Duration.seconds(needs.timeoutSeconds ?? 60),
+      timeout: Duration.seconds(stepTimeoutSeconds(props.step)),
       description: `safeshift ${props.step} step`,
       role: this.role,
       logGroup: this.logGroup,

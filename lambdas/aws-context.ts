@@ -31,7 +31,12 @@ export interface StepHandlerOptions {
 }
 
 /** A step Lambda's handler: the Task's `{ state, args }` in, the step's output out. */
-export type StepHandler = (event: StepInput) => Promise<unknown>;
+/** The part of Lambda's invocation context a step uses: how long it has left. */
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+}
+
+export type StepHandler = (event: StepInput, invocation?: InvocationContext) => Promise<unknown>;
 
 /**
  * Builds the AWS StepContext of a step from the deployment's settings: the ports it needs (each
@@ -84,14 +89,16 @@ export function createStepHandler(step: StepName, ports: StepPorts, options: Ste
   // The context (and the adapters' log lines) outlive one invocation; each invocation logs under its own run id.
   let current = jsonLogger({ step });
   const log: Logger = { info: (m) => current.info(m), warn: (m) => current.warn(m) };
-  return async (event) => {
+  return async (event, invocation) => {
     const runId = (event as { state?: { run?: { runId?: unknown } } } | undefined)?.state?.run?.runId;
     current = jsonLogger({ step, ...(typeof runId === 'string' ? { runId } : {}) });
     try {
       settings ??= (options.settings ?? (() => readStepSettings(process.env)))();
       const input = checkInput(event, settings);
       ctx ??= awsStepContext(step, ports, settings, options.bundleDir ?? handlerDir(), log);
-      return await runStep(step, input, ctx);
+      // The step bounds its SQL by the invocation's remaining time, so nothing it starts outlives the Lambda.
+      const deadline = invocation ? Date.now() + invocation.getRemainingTimeInMillis() : undefined;
+      return await runStep(step, input, deadline === undefined ? ctx : { ...ctx, deadline });
     } catch (error) {
       const stepError = toStepError(error);
       log.warn(`${step} failed with ${stepError.name}`);
@@ -136,7 +143,7 @@ function absent<P extends object>(step: StepName, port: StepPort): P {
 /** Without a connector, `disconnectAll` keeps its AWS meaning (a no-op); `connect` is a bug. */
 function absentConnector(step: StepName): Connector {
   const missing = absent<Connector>(step, 'connector');
-  return { connect: (id) => missing.connect(id), disconnectAll: async () => {} };
+  return { connect: (id) => missing.connect(id), endRunSessions: (id, run) => missing.endRunSessions(id, run), disconnectAll: async () => {} };
 }
 
 /** The folder of the running bundle, where the migrations and verify folders were copied. */

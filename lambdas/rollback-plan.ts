@@ -1,6 +1,8 @@
 import { createStepHandler } from './aws-context.ts';
 import { connectorPort } from './ports/connector-port.ts';
 import { fleetPort } from './ports/fleet-port.ts';
+import { ledgerPort } from './ports/ledger-port.ts';
+import { quiescersPort } from './ports/quiescers-port.ts';
 
 /** The `rollbackPlan` step as a Lambda: the Task's `{ state, args }` in, the step's output out. */
-export const handler = createStepHandler('rollbackPlan', { fleet: fleetPort, connector: connectorPort });
+export const handler = createStepHandler('rollbackPlan', { fleet: fleetPort, connector: connectorPort, ledger: ledgerPort, quiescers: quiescersPort });

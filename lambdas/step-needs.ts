@@ -11,8 +11,6 @@ export interface StepNeeds {
   readonly migrations?: boolean;
   /** The verify checks are bundled. */
   readonly verify?: boolean;
-  /** Seconds one invocation may take. @default 60 */
-  readonly timeoutSeconds?: number;
 }
 
 /**
@@ -30,23 +28,26 @@ export interface StepNeeds {
  * ```
  */
 export const STEP_NEEDS: Readonly<Record<StepName, StepNeeds>> = {
-  preflight: { ports: ['ledger', 'connector'], migrations: true, timeoutSeconds: 300 },
-  restorePreflight: { ports: ['ledger', 'fleet', 'connector'] },
+  // Quiescers: every spec is checked before the lock (read-only calls).
+  preflight: { ports: ['ledger', 'connector', 'quiescers'], migrations: true },
+  restorePreflight: { ports: ['ledger', 'fleet', 'connector', 'quiescers'] },
   startSnapshot: { ports: ['ledger', 'fleet', 'connector'] },
   checkSnapshot: { ports: ['ledger', 'fleet'] },
   startClone: { ports: ['fleet'] },
   checkDatabase: { ports: ['fleet'] },
   swap: { ports: ['fleet'] },
-  // Lambda's own limit: every pending migration is applied in this one invocation.
-  migrate: { ports: ['connector'], migrations: true, timeoutSeconds: 900 },
-  verify: { ports: ['connector'], verify: true, timeoutSeconds: 300 },
-  quiesce: { ports: ['ledger', 'quiescers'], timeoutSeconds: 120 },
-  resume: { ports: ['ledger', 'quiescers'], timeoutSeconds: 120 },
-  rollbackPlan: { ports: ['fleet', 'connector'] },
-  cleanup: { ports: ['ledger', 'fleet'], timeoutSeconds: 120 },
+  migrate: { ports: ['connector'], migrations: true },
+  verify: { ports: ['connector'], verify: true },
+  quiesce: { ports: ['ledger', 'quiescers'] },
+  resume: { ports: ['ledger', 'quiescers'] },
+  // Ledger and quiescers: a snapshot is brought back only while every API this run quiesced still holds.
+  rollbackPlan: { ports: ['fleet', 'connector', 'ledger', 'quiescers'] },
+  confirmQuiesced: { ports: ['ledger', 'quiescers'] },
+  cleanup: { ports: ['ledger', 'fleet'] },
   recordRehearsal: { ports: ['ledger'] },
   recordRehearsalFailure: { ports: ['ledger'] },
-  finish: { ports: ['ledger'] },
+  // Connector: a run that needs an operator records production's version as it really is.
+  finish: { ports: ['ledger', 'connector'] },
 };
 
 /**

@@ -22,7 +22,28 @@ export interface QueryResult<R> {
  * ```
  */
 export interface SqlClient {
+  /**
+   * Runs `text`. Without `values` it may hold several statements, sent as one simple-protocol query;
+   * when one of them fails, the error thrown should carry {@link SqlErrorProgress}.
+   */
   query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+/**
+ * What an error thrown by {@link SqlClient.query} carries besides the driver's own fields (SQLSTATE
+ * `code`, `position`, …) when the client can tell: how many statements of the query the server
+ * completed (one CommandComplete each) before the one that failed. The engine names the failing
+ * statement of a migration from it when Postgres gives no position, without running anything again.
+ * A client that cannot tell leaves it out, and the error then says the statement is not known.
+ *
+ * @example
+ * ```ts
+ * try { await client.query('select 1; select 1/0; select 2'); }
+ * catch (e) { (e as SqlErrorProgress).completedStatements; } // 1: the second statement failed
+ * ```
+ */
+export interface SqlErrorProgress {
+  readonly completedStatements?: number;
 }
 
 /** A connection a step opened and must close. */
@@ -94,14 +115,32 @@ export interface Fleet {
   readonly copiesWhileStarting?: boolean;
 }
 
+/** How a step's session is opened. */
+export interface ConnectOptions {
+  /** The run the session works for: its sessions are tagged with it, so they can be found and ended later. */
+  readonly runId?: string;
+}
+
 /** Opens SQL sessions to a database of the fleet (production or a clone) by its identifier. */
 export interface Connector {
-  connect(databaseId: string): Promise<SqlSession>;
+  connect(databaseId: string, options?: ConnectOptions): Promise<SqlSession>;
+  /**
+   * Ends every session a run opened that is still on the database's server and waits until they
+   * are gone; returns how many there were. A Task that failed (timed out, its process or Lambda
+   * killed) may have left its SQL running: nothing is decided about the database before this.
+   */
+  endRunSessions(databaseId: string, runId: string): Promise<number>;
   /**
    * Ends every session on a database except this process's own pool, so a local snapshot or swap
    * (which need the database to themselves) can proceed. On AWS a no-op.
    */
   disconnectAll(databaseId: string): Promise<void>;
+  /**
+   * Why a database on a shared server may not be upgraded or restored, or undefined when it may:
+   * the server's own databases (`postgres`, templates) and safeshift's own (snapshots, clones).
+   * Absent where each database is its own instance (RDS, Aurora).
+   */
+  targetProblem?(databaseId: string): Promise<string | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -124,9 +163,27 @@ export interface Connector {
 export interface Quiescer {
   /** Stable id, the spec it was made from: `db-role:app`, `http:http://127.0.0.1:8080/maintenance`, `lambda:orders-api`. */
   readonly id: string;
+  /**
+   * Checks, changing nothing, that this API can be quiesced and resumed: run at preflight, before
+   * the lock, so a spec that cannot work is refused (BAD_OPTION or QUIESCE_FAILED) with nothing changed.
+   */
+  check(): Promise<void>;
   capture(): Promise<Json>;
   quiesce(): Promise<void>;
   resume(prior: Json): Promise<void>;
+  /**
+   * Whether the API is still held as `quiesce` left it (an API restarted mid-run may come back
+   * writing), with the evidence. Asked before production is changed and before a rollback brings a
+   * snapshot back, which would discard what it wrote.
+   */
+  stillQuiesced(): Promise<QuiesceHold>;
+}
+
+/** What {@link Quiescer.stillQuiesced} found. */
+export interface QuiesceHold {
+  readonly holds: boolean;
+  /** What was seen, in words: `mode is "normal"`, `role shop_app can log in`, `reserved concurrency 0`. */
+  readonly evidence: string;
 }
 
 /** Makes quiescers from their specs (`kind:target`). Throws BAD_OPTION for an unknown kind. */
@@ -157,6 +214,18 @@ export interface RunError {
   readonly state?: string;
 }
 
+/** Where a run that needs an operator left things, each read when it ended. */
+export interface RunStanding {
+  /** Production's schema version from its history; null when it has none or could not be read (see the note). */
+  readonly productionVersion: string | null;
+  readonly productionNote?: string;
+  /** The APIs of the run still quiesced. */
+  readonly stillQuiesced: readonly string[];
+  readonly lock: 'kept' | 'released';
+  /** What to do next, as commands. */
+  readonly next: string;
+}
+
 export interface RunRecord {
   readonly runId: string;
   readonly database: string;
@@ -175,7 +244,12 @@ export interface RunRecord {
   readonly applied?: readonly string[];
   readonly quiescedAt?: string;
   readonly resumedAt?: string;
+  /** The first failure: what sent the run down its failure path. */
   readonly error?: RunError;
+  /** Every failure in order, when there was more than one (a rollback that failed after the cause). */
+  readonly errors?: readonly RunError[];
+  /** Where a run that needs an operator left things. */
+  readonly standing?: RunStanding;
   readonly timeline?: readonly TimelineEntry[];
   readonly transitions?: number;
 }
@@ -230,6 +304,11 @@ export interface LockRecord {
  * DynamoDB table. Writes about a side effect happen before it (write-ahead).
  */
 export interface Ledger {
+  /**
+   * The database the ledger lives in when it is one on production's server (locally
+   * `safeshift_control`): never a target, since a restore would rewind the record of every run.
+   */
+  readonly databaseName?: string;
   /**
    * Takes the run lock of a database for `owner`, or throws LOCKED naming the holder and its age.
    * Re-entrant: the same owner taking it again succeeds (a retried step). An expired lock is NOT taken

@@ -11,7 +11,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { describe, expect, it } from 'vitest';
 import { SafeUpgrade } from '../cdk/safe-upgrade.ts';
 import { WorkflowMachine } from '../cdk/workflow-machine.ts';
-import { STEPS } from '../src/steps/registry.ts';
+import { STEPS, type StepName } from '../src/steps/registry.ts';
+import { stepTimeoutSeconds, TASK_TIMEOUT_MARGIN_SECONDS } from '../src/steps/step-timeouts.ts';
 import { WORKFLOWS } from '../src/steps/workflows.ts';
 
 /**
@@ -44,6 +45,15 @@ describe('state-machines/*.asl.json', () => {
     for (const name of placeholders(read(file))) {
       expect(name).toMatch(/^\w+FunctionArn$/);
       expect(Object.keys(STEPS)).toContain(name.replace(/FunctionArn$/, ''));
+    }
+  });
+
+  it.each(FILES)('%s gives every Task an explicit timeout past its Lambda\'s, never the 60 s ASL default', (file) => {
+    const states = (JSON.parse(read(file)) as { States: Record<string, { Type: string; Resource?: string; TimeoutSeconds?: number }> }).States;
+    for (const [name, state] of Object.entries(states)) {
+      if (state.Type !== 'Task') continue;
+      const step = /^\$\{(\w+)FunctionArn\}$/.exec(String(state.Resource))?.[1] as StepName;
+      expect(state.TimeoutSeconds, name).toBe(stepTimeoutSeconds(step) + TASK_TIMEOUT_MARGIN_SECONDS);
     }
   });
 

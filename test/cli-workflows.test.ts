@@ -53,9 +53,15 @@ describe('safeshift upgrade / rehearse / restore / runs / snapshots / quiesced',
       expect(runs.stdout).toContain('succeeded');
       expect((await runSafeshift(['quiesced', ...base])).code).toBe(0);
 
-      const unknown = await runSafeshift(['restore', '--snapshot', 'ss-pre-nope-000000000000', ...base]);
+      const unknown = await runSafeshift(['restore', '--snapshot', 'ss-pre-nope-000000000000', ...base, ...quiesce]);
       expect(unknown.code, unknown.stdout + unknown.stderr).toBe(2);
       expect(unknown.stdout + unknown.stderr).toContain('SNAPSHOT_NOT_FOUND');
+
+      // Nothing quiesced is refused unless said on purpose: a restore loses what is written meanwhile.
+      const unquiesced = await runSafeshift(['restore', '--snapshot', pre!.snapshotId, '--dir', EXAMPLE_MIGRATIONS, ...base]);
+      expect(unquiesced.code, unquiesced.stdout + unquiesced.stderr).toBe(2);
+      expect(unquiesced.stdout).toContain('NOTHING_QUIESCED');
+      expect(unquiesced.stdout).toContain('--no-quiesce');
 
       const restore = await runSafeshift(['restore', '--snapshot', pre!.snapshotId, '--dir', EXAMPLE_MIGRATIONS, ...base, ...quiesce]);
       expect(restore.code, restore.stdout + restore.stderr).toBe(0);
@@ -83,7 +89,7 @@ describe('safeshift upgrade / rehearse / restore / runs / snapshots / quiesced',
 
       // The swap strategy: the pre-upgrade snapshot and the clone to migrate are copied at once.
       const swapped = await runSafeshift(['upgrade', '--dir', EXAMPLE_MIGRATIONS, ...base, '--strategy', 'swap', '--no-rehearsal']);
-      expect(swapped.code, swapped.stderr).toBe(0);
+      expect(swapped.code, swapped.stdout + swapped.stderr).toBe(0);
       expect(swapped.stderr).toMatch(/snapshot "ss-pre-[^"]+" and clone "ss-new-[^"]+" of "[^"]+" made in \d+ ms/);
       const upgraded = await db.withClient(productionState);
       expect(upgraded).not.toEqual(before);

@@ -13,7 +13,7 @@ import { openLocalPorts, runWorkflow, type LocalPorts } from '../src/adapters/lo
 import type { StepInvoker } from '../src/adapters/local/local-runner.ts';
 import { LockedError } from '../src/core/errors.ts';
 import { silentLogger } from '../src/core/logger.ts';
-import type { Ledger, RunRecord } from '../src/ports.ts';
+import type { Connector, Ledger, QuiescerFactory, RunRecord } from '../src/ports.ts';
 import type { StepContext } from '../src/steps/context.ts';
 import { runStep, STEPS, type StepName } from '../src/steps/registry.ts';
 import type { RunInput } from '../src/steps/state.ts';
@@ -46,19 +46,32 @@ function fakeLedger(overrides: Partial<Ledger> = {}): Ledger {
   return ledger as Ledger;
 }
 
+/** A connector the test's steps never reach. */
+const unusedConnector: Connector = {
+  connect: async () => { throw new Error('not reached'); }, endRunSessions: async () => 0, disconnectAll: async () => {},
+};
+
+/** Quiescers whose preflight check passes; nothing else of them is reached in these tests. */
+const checkedQuiescers: QuiescerFactory = {
+  create: (spec) => ({
+    id: spec, check: async () => {}, capture: async () => null, quiesce: async () => {}, resume: async () => {},
+    stillQuiesced: async () => ({ holds: true, evidence: 'reserved concurrency is 0' }),
+  }),
+};
+
 const event = (run: Partial<RunInput> = {}, args: Record<string, unknown> = {}) => ({ state: { run: { runId: 'run-1', kind: 'upgrade', ...run } as RunInput }, args });
 
 describe('step handlers', () => {
   it('returns the step\'s output, with the deployment\'s database filled in', async () => {
     const ledger = fakeLedger();
-    const handler = createStepHandler('finish', { ledger: () => ledger }, { settings: () => SETTINGS, bundleDir: ROOT });
+    const handler = createStepHandler('finish', { ledger: () => ledger, connector: () => unusedConnector }, { settings: () => SETTINGS, bundleDir: ROOT });
     expect(await handler(event({}, { status: 'succeeded' }))).toEqual({ status: 'succeeded' });
     expect(await ledger.getRun('run-1')).toMatchObject({ runId: 'run-1', database: 'shop', status: 'succeeded' });
   });
 
   it('fails with an error named by the stable code, its message the JSON the finishing step records', async () => {
     const ledger = fakeLedger({ acquireLock: async () => { throw new LockedError('database shop is locked by run other-run'); } });
-    const handler = createStepHandler('preflight', { ledger: () => ledger, connector: () => ({ connect: async () => { throw new Error('not reached'); }, disconnectAll: async () => {} }) }, { settings: () => SETTINGS, bundleDir: ROOT });
+    const handler = createStepHandler('preflight', { ledger: () => ledger, connector: () => unusedConnector, quiescers: () => checkedQuiescers }, { settings: () => SETTINGS, bundleDir: ROOT });
     const error = await handler(event()).catch((e: Error) => e);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).name).toBe('LOCKED');
@@ -67,7 +80,7 @@ describe('step handlers', () => {
 
   it('names a dropped connection Transient, which the state machines retry', async () => {
     const ledger = fakeLedger({ updateRun: async () => { throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }); } });
-    const handler = createStepHandler('finish', { ledger: () => ledger }, { settings: () => SETTINGS, bundleDir: ROOT });
+    const handler = createStepHandler('finish', { ledger: () => ledger, connector: () => unusedConnector }, { settings: () => SETTINGS, bundleDir: ROOT });
     await expect(handler(event({}, { status: 'succeeded' }))).rejects.toMatchObject({ name: 'Transient' });
   });
 
@@ -76,14 +89,14 @@ describe('step handlers', () => {
     ['a quiescer the deployment was not given', event({ quiesce: ['lambda:payments'] }), /quiescer lambda:payments is not configured/],
     ['no run', { state: {} }, /state machine input must be/],
   ])('refuses a run naming %s (BAD_OPTION)', async (_label, input, message) => {
-    const handler = createStepHandler('finish', { ledger: () => fakeLedger() }, { settings: () => SETTINGS, bundleDir: ROOT });
+    const handler = createStepHandler('finish', { ledger: () => fakeLedger(), connector: () => unusedConnector }, { settings: () => SETTINGS, bundleDir: ROOT });
     const error = (await handler(input as never).catch((e: Error) => e)) as Error;
     expect(error.name).toBe('BAD_OPTION');
     expect(JSON.parse(error.message).message).toMatch(message);
   });
 
   it('will not be built with other ports than STEP_NEEDS lists', () => {
-    expect(() => createStepHandler('finish', { ledger: () => fakeLedger(), fleet: () => ({}) as never })).toThrow(/finish handler bundles ports fleet, ledger but STEP_NEEDS lists ledger/);
+    expect(() => createStepHandler('recordRehearsal', { ledger: () => fakeLedger(), fleet: () => ({}) as never })).toThrow(/recordRehearsal handler bundles ports fleet, ledger but STEP_NEEDS lists ledger/);
   });
 
   it('reports a port a step was built without as a bug, naming it', () => {
@@ -155,13 +168,13 @@ describe('every workflow, run locally with recording ports', () => {
     const db = await shop.copy('lh');
     const ports: LocalPorts = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
     let failed = false;
-    const invoke: StepInvoker = async (step, stepInput, state) => {
+    const invoke: StepInvoker = async (step, stepInput, state, ctx) => {
       payloads.push(JSON.stringify(stepInput));
       if (state === failAt && !failed) {
         failed = true;
         throw new Error(`injected failure at ${state}`);
       }
-      const output = await runStep(step, stepInput, recording(ports.ctx, step));
+      const output = await runStep(step, stepInput, recording(ctx, step));
       payloads.push(JSON.stringify(output ?? null));
       return output;
     };

@@ -127,6 +127,16 @@ const CASES: Record<string, Case[]> = {
     { name: 'not: ANALYZE', sql: 'ANALYZE orders;', expected: [] },
     { name: 'not: REINDEX (CONCURRENTLY false)', sql: 'REINDEX (CONCURRENTLY false) INDEX orders_pkey;', expected: [] },
   ],
+  'transaction-control': [
+    { name: 'ROLLBACK', sql: 'INSERT INTO orders (customer_id) VALUES (1);\n  ROLLBACK;', expected: [['transaction-control', 2, 3]] },
+    { name: 'COMMIT in the middle of the file', sql: 'SELECT 1;\nCOMMIT;\nSELECT 1/0;', expected: [['transaction-control', 2, 1]] },
+    { name: 'SAVEPOINT and ROLLBACK TO', sql: 'SAVEPOINT s;\nROLLBACK TO SAVEPOINT s;', expected: [['transaction-control', 1, 1], ['transaction-control', 2, 1]] },
+    { name: "PREPARE TRANSACTION, even in contract", sql: `${CONTRACT}PREPARE TRANSACTION 'x';`, expected: [['transaction-control', 2, 1]] },
+    { name: 'BEGIN … COMMIT with -- safeshift:no-transaction', sql: `${NO_TX}BEGIN;\nSELECT 1;\nEND;`, expected: [['transaction-control', 2, 1], ['transaction-control', 4, 1]] },
+    { name: 'an allow does not acknowledge it', sql: '-- safeshift:allow transaction-control on purpose\nCOMMIT;', expected: [['transaction-control', 2, 1]] },
+    { name: 'not: SET TRANSACTION', sql: 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;', expected: [] },
+    { name: 'not: COMMIT inside a DO block', sql: `${NO_TX}DO $$ BEGIN COMMIT; END $$;`, expected: [] },
+  ],
   'create-index-not-concurrently': [
     { name: 'CREATE INDEX on an existing table', sql: '-- speed up lookups\nCREATE INDEX orders_note_idx ON orders (note);', expected: [['create-index-not-concurrently', 2, 1]] },
     { name: 'ADD CONSTRAINT … UNIQUE builds an index', sql: 'ALTER TABLE orders ADD CONSTRAINT orders_note_key UNIQUE (note);', expected: [['create-index-not-concurrently', 1, 20]] },
@@ -290,6 +300,13 @@ describe('allow directives', () => {
     expect(report.errors).toBe(1);
   });
 
+  it('never acknowledge transaction-control, which preflight refuses whatever they say', async () => {
+    const report = await lint('-- safeshift:allow transaction-control the whole file\nSELECT 1;\n-- safeshift:allow transaction-control this one\nROLLBACK;');
+    expect(report.findings.map((f) => [f.rule, f.line, f.allowed])).toEqual([['transaction-control', 4, undefined]]);
+    expect(report.findings[0]?.fix).toContain('cannot acknowledge this');
+    expect(report.errors).toBe(1);
+  });
+
   it('report an unknown rule as an error at the rule name, with a suggestion', async () => {
     const report = await lint('SELECT 1;\n  -- safeshift:allow drop-colum typo here\nALTER TABLE orders DROP COLUMN note;');
     expect(report.findings.map((f) => [f.rule, f.severity, f.line, f.column, f.allowed])).toEqual([
@@ -372,7 +389,7 @@ describe('LINT_RULES', () => {
       'drop-table', 'drop-column', 'rename-table', 'rename-column', 'alter-column-type', 'set-not-null',
       'add-column-not-null-without-default', 'drop-default-on-not-null', 'concurrently-in-transaction',
       'create-index-not-concurrently', 'foreign-key-without-not-valid', 'check-without-not-valid', 'volatile-default',
-      'missing-lock-timeout', 'unknown-rule',
+      'missing-lock-timeout', 'transaction-control', 'unknown-rule',
     ]));
   });
 });

@@ -19,7 +19,7 @@ export type Instrument = (ports: LocalPorts) => { readonly ports: LocalPorts; re
 export function profiled(profiler: WorkflowProfiler): Instrument {
   return (opened) => {
     const ports = profiler.wrap(opened);
-    return { ports, invoke: profiler.invoker(ports) };
+    return { ports, invoke: profiler.invoker() };
   };
 }
 

@@ -76,12 +76,12 @@ export class WorkflowProfiler {
   }
 
   /** The runner's step call, timed, with the state it runs for made current. */
-  invoker(ports: LocalPorts): StepInvoker {
-    return async (step, input, stateName) => {
+  invoker(): StepInvoker {
+    return async (step, input, stateName, ctx) => {
       this.current = stateName;
       const began = performance.now();
       try {
-        return await runStep(step, input, ports.ctx);
+        return await runStep(step, input, ctx);
       } finally {
         this.add(stateName, (p) => p.step, performance.now() - began);
         this.current = undefined;

@@ -7,6 +7,7 @@ import { regionOfArn, resolveDeployment, type Deployment } from '../adapters/aws
 import { SfnTrigger, type ExecutionOutcome, type StartedRun } from '../adapters/aws/sfn-trigger.ts';
 import { OptionError, SafeshiftError } from '../core/errors.ts';
 import { requireVersion } from '../core/version.ts';
+import { quiesceSafety } from './common-options.ts';
 import type { Ledger, RunRecord } from '../ports.ts';
 import type { RunInput } from '../steps/state.ts';
 
@@ -88,7 +89,7 @@ function upgradeRun(input: CommandInput, deployment: Deployment): AwsRun {
   checkMigrations(input, deployment);
   const quiesce = v.quiesce as unknown as string[] | undefined;
   return {
-    kind: 'upgrade', targetVersion, strategy, rehearsal: !v['no-rehearsal'],
+    kind: 'upgrade', targetVersion, strategy, rehearsal: !v['no-rehearsal'], ...quiesceSafety(input),
     ...(deployment.database ? { database: deployment.database } : {}),
     ...(quiesce && quiesce.length > 0 ? { quiesce } : {}),
   };
@@ -100,7 +101,7 @@ function restoreRun(input: CommandInput, deployment: Deployment): AwsRun {
   const quiesce = input.values.quiesce as unknown as string[] | undefined;
   // The Choice states read strategy and rehearsal, so they are always in the input.
   return {
-    kind: 'restore', snapshotId, strategy: 'in-place', rehearsal: false,
+    kind: 'restore', snapshotId, strategy: 'in-place', rehearsal: false, ...quiesceSafety(input),
     ...(deployment.database ? { database: deployment.database } : {}),
     ...(quiesce && quiesce.length > 0 ? { quiesce } : {}),
   };

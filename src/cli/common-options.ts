@@ -41,3 +41,16 @@ export function durationOption(input: CommandInput, name: string, fallback: stri
 export function migrationsDir(input: CommandInput): string {
   return String(input.values.dir ?? 'migrations');
 }
+
+/** The options that decide what a run that quiesces may do: `upgrade` and `restore`, local and on AWS. */
+export const QUIESCE_SAFETY_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  'no-quiesce': { type: 'boolean', description: 'run with no API quiesced, on purpose: whatever is written after the snapshot is lost if the snapshot is brought back' },
+  'verify-timeout': { type: 'string', placeholder: 'DURATION', default: '30s', description: 'how long one verify/*.sql check may run (the APIs are stopped meanwhile)' },
+};
+
+/** The run input fields {@link QUIESCE_SAFETY_OPTIONS} set. */
+export function quiesceSafety(input: CommandInput): { noQuiesce: boolean; verifyTimeoutSeconds: number } {
+  const ms = durationOption(input, 'verify-timeout', '30s');
+  if (ms <= 0) throw new SafeshiftError('BAD_OPTION', '--verify-timeout must be longer than 0');
+  return { noQuiesce: input.values['no-quiesce'] === true, verifyTimeoutSeconds: ms / 1000 };
+}

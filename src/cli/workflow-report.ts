@@ -34,7 +34,16 @@ export function describeRun(report: WorkflowReport): string {
     `version ${run.fromVersion ?? 'none'} -> ${run.toVersion ?? 'none'}${run.targetVersion ? ` (target ${run.targetVersion})` : ''}${run.snapshotId ? `, snapshot ${run.snapshotId}` : ''}${run.safetySnapshotId ? `, safety snapshot ${run.safetySnapshotId}` : ''}`,
   ];
   if (run.error) lines.push(`error [${run.error.code}]${run.error.migration ? ` in ${run.error.migration}` : ''}: ${run.error.message}`);
+  for (const later of run.errors?.slice(1) ?? []) lines.push(`then, bringing production back failed [${later.code}]: ${later.message}`);
   if (run.applied?.length) lines.push(`applied: ${run.applied.join(', ')}`);
+  if (run.standing) {
+    const s = run.standing;
+    lines.push('', 'where things stand:',
+      `  production ${run.database}: version ${s.productionNote ? `unknown (${s.productionNote})` : s.productionVersion ?? 'none'}`,
+      `  still quiesced: ${s.stillQuiesced.length ? s.stillQuiesced.join(', ') : 'nothing'}`,
+      `  lock: ${s.lock}`,
+      `  next: ${s.next}`);
+  }
   lines.push('', 'timeline:', table(['state', 'ms', 'error'], report.timeline.map((t) => [t.state, ms(t.enteredAt, t.exitedAt), t.error ?? ''])));
   lines.push(`${report.transitions} state transitions`);
   if (report.quiesced.length) {

@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import type { SqlClient } from '../ports.ts';
+import type { SqlClient, SqlErrorProgress } from '../ports.ts';
 import type { MigrationFile } from './discover.ts';
 import { MigrationError, SqlStates, sqlState } from './errors.ts';
 import type { HistoryTable, HistoryType } from './history.ts';
@@ -76,12 +76,14 @@ async function applyInTransaction(file: MigrationFile, parsed: ParsedSql | undef
   if (parsed) {
     // One round trip: the file, its history row and the commit travel together, so the engine costs
     // what running the file by hand costs. A failure is mapped back to its statement afterwards.
+    // Preflight refused any transaction control in the file, so this is one transaction: a failure
+    // anywhere in it leaves nothing of the migration behind.
     const query = `${begin}${file.text}\n;\n${s.history.insertSql(historyRow(file, s.runId, 0, true, null, null))};\ncommit`;
     try {
       await client.query(query);
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
-      throw await attribute(error, file, parsed, begin.length, lockTimeoutMs, s, started);
+      throw attribute(error, file, parsed, begin.length);
     }
     return;
   }
@@ -96,13 +98,18 @@ async function applyInTransaction(file: MigrationFile, parsed: ParsedSql | undef
   }
 }
 
+/** The statements the one-round-trip query runs before the file's own: `begin` and `set local lock_timeout`. */
+const PREFIX_STATEMENTS = 2;
+
 /**
- * Finds the statement a failed one-round-trip migration failed in. Postgres gives a position for
- * errors it can place (syntax, unknown columns); for the rest the statements are replayed one by one
- * in a transaction that is rolled back, bounded by a statement timeout, until the same error recurs.
+ * Finds where a failed one-round-trip migration failed, from what the server said and never by
+ * running a statement again (a replay would repeat the side effects a rolled-back transaction does not
+ * undo, such as sequence values, and cost the migration's time twice). Postgres gives a position for
+ * errors it can place (syntax, unknown columns). For the rest, the client reports how many statements
+ * the server completed before the error (SqlErrorProgress): the two of the prefix, then the file's in
+ * order, then the history row and the commit. Without either, the failure is reported unlocated.
  */
-async function attribute(error: unknown, file: MigrationFile, parsed: ParsedSql, prefixLength: number,
-  lockTimeoutMs: number, s: ApplySettings, started: number): Promise<unknown> {
+function attribute(error: unknown, file: MigrationFile, parsed: ParsedSql, prefixLength: number): StatementFailure {
   const statements = parsed.statements;
   const position = Number((error as PgErrorFields).position);
   if (Number.isFinite(position) && position > 0) {
@@ -111,26 +118,30 @@ async function attribute(error: unknown, file: MigrationFile, parsed: ParsedSql,
       const st = [...statements].reverse().find((x) => x.offset <= offset) ?? statements[0];
       if (st) return new StatementFailure(withPosition(error, offset - st.offset + 1), st);
     }
-    return error;
   }
-  if (statements.length === 1 && statements[0]) return new StatementFailure(error, statements[0]);
-  const budgetMs = Math.max(5000, Math.round((performance.now() - started) * 2));
-  const state = sqlState(error);
-  try {
-    await s.client.query(`begin; set local lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))}; set local statement_timeout = ${budgetMs}`);
-    for (const st of statements) {
-      try {
-        await s.client.query(st.sql);
-      } catch (again) {
-        return sqlState(again) === state ? new StatementFailure(error, st) : error;
-      }
-    }
-  } catch {
-    // The replay is only for the message; when it cannot run, the error stands as it came.
-  } finally {
-    await s.client.query('rollback').catch(() => undefined);
+  const done = completedStatements(error);
+  const total = statements.length;
+  if (done === undefined) {
+    return new StatementFailure(error, undefined, ` (safeshift cannot tell in which of its ${total} statements: Postgres gave no position `
+      + 'and the database client did not say how many statements completed)');
   }
-  return error;
+  if (done < PREFIX_STATEMENTS) return new StatementFailure(error, undefined, ' before any of its statements ran, while its transaction was opened');
+  const index = done - PREFIX_STATEMENTS;
+  const st = statements[index];
+  if (st) return new StatementFailure(error, st);
+  const all = `after ${total === 1 ? 'its one statement' : `all ${total} of its statements`} ran`;
+  if (index === total) return new StatementFailure(error, undefined, ` while recording it in the history table, ${all}`);
+  if (index === total + 1) {
+    return new StatementFailure(error, undefined, ` when its transaction committed (deferred constraints and triggers run then), ${all}`);
+  }
+  // More completions than the query has statements: the server split the file otherwise than the parser.
+  return new StatementFailure(error, undefined, ` (safeshift cannot tell in which of its ${total} statements: the server completed ${done - PREFIX_STATEMENTS} before the error)`);
+}
+
+/** How many statements the server completed before the error, when the client says (ports.ts SqlErrorProgress). */
+function completedStatements(error: unknown): number | undefined {
+  const n = (error as SqlErrorProgress | null)?.completedStatements;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
 /** The same driver error with its position made relative to one statement. */
@@ -207,9 +218,12 @@ async function backoff(s: ApplySettings, attempt: number, file: MigrationFile): 
   await new Promise((r) => setTimeout(r, jittered));
 }
 
-/** A statement's failure, before it is explained with file and line. */
+/**
+ * A migration's failure, before it is explained with file and line: in a statement, or, without one,
+ * `stage` says what failed instead (the history row, the commit) or that it is not known.
+ */
 class StatementFailure extends Error {
-  constructor(readonly original: unknown, readonly statement: SqlStatement) {
+  constructor(readonly original: unknown, readonly statement: SqlStatement | undefined, readonly stage = '') {
     super((original as Error)?.message ?? String(original));
   }
 }
@@ -221,6 +235,7 @@ function explain(error: unknown, file: MigrationFile, parsed: ParsedSql | undefi
   extra: { outcome?: 'needs-operator'; suffix?: string } = {}): MigrationError {
   if (error instanceof MigrationError) return error;
   const statement = error instanceof StatementFailure ? error.statement : undefined;
+  const stage = error instanceof StatementFailure ? error.stage : '';
   const original = (error instanceof StatementFailure ? error.original : error) as PgErrorFields;
   const state = sqlState(original);
   const lockTimedOut = state === SqlStates.lockNotAvailable;
@@ -236,10 +251,10 @@ function explain(error: unknown, file: MigrationFile, parsed: ParsedSql | undefi
     ({ line, column } = stackPosition(original.stack, file.absolutePath));
   }
   const where = `${file.script}${line ? `:${line}:${column}` : ''}`;
-  const stmt = statement ? ` in statement ${statement.index + 1} of ${parsed?.statements.length}` : '';
+  const stmt = statement ? ` in statement ${statement.index + 1} of ${parsed?.statements.length}` : stage;
   const lines = [
     lockTimedOut
-      ? `${where}: ${file.script} could not get a lock${stmt} within its lock_timeout after ${retries + 1} attempts (SQLSTATE ${state}): another session holds a conflicting lock on a table it changes. Nothing of this migration was applied; retry when the table is less busy or raise \`-- safeshift:lock-timeout\`.`
+      ? `${where}: ${file.script} could not get a lock${stmt} within its lock_timeout after ${retries + 1} attempts (SQLSTATE ${state}): another session holds a conflicting lock on a table it changes. ${extra.suffix ? 'Retry' : 'Nothing of this migration was applied; retry'} when the table is less busy or raise \`-- safeshift:lock-timeout\`.`
       : `${where}: ${file.script} failed${stmt}${state ? ` (SQLSTATE ${state})` : ''}: ${original.message ?? String(error)}`,
   ];
   if (original.detail) lines.push(`DETAIL: ${original.detail}`);

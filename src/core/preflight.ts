@@ -3,8 +3,10 @@ import { discoverMigrations, type Discovery } from './discover.ts';
 import { SafeshiftError, type Problem } from './errors.ts';
 import { HistoryTable, type HistoryLocation } from './history.ts';
 import { lintMigrations, type LintReport } from './lint/index.ts';
+import { TRANSACTION_CONTROL_RULE } from './lint/rules-transaction-control.ts';
 import { planMigrations, type MigrationPlan } from './plan.ts';
 import { parseSql, type ParsedSql } from './statements.ts';
+import { transactionControl } from './transaction-control.ts';
 import type { Version } from './version.ts';
 
 export interface PreflightOptions {
@@ -33,7 +35,8 @@ export interface Preflight {
 
 /**
  * Reads the folder and the history and checks everything a run depends on: names, versions,
- * checksums, missing files, order, failed runs, the target, syntax, and (optionally) lint.
+ * checksums, missing files, order, failed runs, the target, syntax, transaction control inside a SQL
+ * migration (TRANSACTION_CONTROL: safeshift owns the transaction), and (optionally) lint.
  * It changes nothing, so it is safe to call on production at any time.
  *
  * @example
@@ -54,11 +57,24 @@ export async function preflight(options: PreflightOptions): Promise<Preflight> {
   const parsed = new Map<string, ParsedSql>();
   for (const file of plan.pending) {
     if (file.language !== 'sql') continue;
+    let sql: ParsedSql;
     try {
-      parsed.set(file.script, await parseSql(file.text, file.script));
+      sql = await parseSql(file.text, file.script);
     } catch (error) {
       if (!(error instanceof SafeshiftError)) throw error;
       problems.push({ code: error.code, message: error.message, ...error.location });
+      continue;
+    }
+    parsed.set(file.script, sql);
+    // A refusal, not a lint finding: no `-- safeshift:allow` makes such a file safe to apply.
+    for (const statement of sql.statements) {
+      const control = transactionControl(statement, file.directives.transaction);
+      if (!control) continue;
+      problems.push({
+        code: 'TRANSACTION_CONTROL', file: file.script, line: statement.line, column: statement.column, statementIndex: statement.index,
+        ...(file.version ? { version: file.version.text } : {}),
+        message: `${file.script}:${statement.line}:${statement.column}: ${control.message}\n      fix: ${control.fix}`,
+      });
     }
   }
 
@@ -70,7 +86,8 @@ export async function preflight(options: PreflightOptions): Promise<Preflight> {
     lint = await lintMigrations(discovery.migrations, {
       parsed, applied, ...(options.lockTimeoutMs !== undefined ? { defaultLockTimeoutMs: options.lockTimeoutMs } : {}) });
     for (const f of lint.findings) {
-      if (f.severity !== 'error' || f.allowed) continue;
+      // Transaction control is already a TRANSACTION_CONTROL problem above; once is enough.
+      if (f.severity !== 'error' || f.allowed || f.rule === TRANSACTION_CONTROL_RULE.name) continue;
       problems.push({
         code: 'LINT_VIOLATION', file: f.file, line: f.line, column: f.column, statementIndex: f.statementIndex,
         ...(f.version ? { version: f.version } : {}),

@@ -20,6 +20,17 @@ export interface StepContext {
   /** How long a run may hold the database's lock before it counts as stale. @default 6 h */
   readonly lockTtlMs?: number;
   readonly now?: () => Date;
+  /**
+   * When this invocation must be done (epoch ms): the Lambda's remaining time, or the local Task's
+   * timeout. Steps bound their SQL by it, so nothing they start outlives the Task. None: unbounded.
+   */
+  readonly deadline?: number;
+}
+
+/** Milliseconds left before the invocation's deadline, less a margin to report a timeout cleanly; undefined when unbounded. */
+export function remainingMs(ctx: StepContext, marginMs = 5000): number | undefined {
+  if (ctx.deadline === undefined) return undefined;
+  return Math.max(1000, ctx.deadline - Date.now() - marginMs);
 }
 
 /** The current time as an ISO string. */

@@ -1,7 +1,8 @@
-import type { RunStatus } from '../ports.ts';
+import type { RunError, RunStanding, RunStatus } from '../ports.ts';
 import type { StepContext } from './context.ts';
 import { nowIso } from './context.ts';
 import { targetId } from './fleet-steps.ts';
+import { schemaVersionOf } from './run-steps.ts';
 import { caughtError } from './step-error.ts';
 import type { WorkflowState } from './state.ts';
 
@@ -15,6 +16,9 @@ const ORCHESTRATION_ALLOWANCE_MS = 300;
 export async function finishStep(state: WorkflowState, args: { status: RunStatus }, ctx: StepContext) {
   const { run } = state;
   const caught = args.status === 'succeeded' ? undefined : caughtError(state.error as { Error?: string; Cause?: string } | undefined);
+  // What sent the run down the rollback path, then what failed while bringing production back.
+  const rollbackError = state.rollbackError ? caughtError(state.rollbackError as { Error?: string; Cause?: string }) : undefined;
+  const errors = [caught, rollbackError].filter((e): e is RunError => e !== undefined);
   // The step's own message speaks for the step ("the migration was rolled back"); say what the run did after it.
   const error = caught && args.status === 'rolled-back'
     ? { ...caught, message: `${caught.message}\nThe run then brought production back to its state before the run${state.snapshot ? ` (the snapshot taken before any change is ${(await ctx.ledger.getRun(run.runId))?.snapshotId ?? 'recorded'})` : ''} and resumed every API.` }
@@ -24,17 +28,42 @@ export async function finishStep(state: WorkflowState, args: { status: RunStatus
     runId: run.runId, database: run.database, kind: run.kind, status: 'running', startedAt: nowIso(ctx), targetVersion: run.targetVersion ?? null,
   }));
   const fromVersion = state.preflight?.fromVersion ?? current?.fromVersion ?? null;
+  const standing = args.status === 'needs-operator' ? await standingOf(state, ctx) : undefined;
+  // A run that needs an operator is where it is, not where it meant to go: production's version read now.
   const toVersion = args.status === 'succeeded'
     ? (state.promoted?.toVersion ?? state.preflight?.toVersion ?? fromVersion)
-    : args.status === 'needs-operator' ? current?.toVersion ?? null : fromVersion;
+    : standing ? standing.productionVersion : fromVersion;
   await ctx.ledger.updateRun(run.runId, {
     status: args.status, endedAt: nowIso(ctx), toVersion,
-    // What a rolled-back run applied was undone with production; only a success leaves migrations applied.
-    applied: args.status === 'succeeded' ? state.promoted?.applied.map((a) => a.script) ?? [] : [],
+    // What a rolled-back run applied was undone with production; a run that needs an operator says what it had applied.
+    applied: args.status === 'succeeded' || standing ? state.promoted?.applied.map((a) => a.script) ?? [] : [],
     ...(error ? { error } : {}),
+    ...(errors.length > 1 ? { errors } : {}),
+    ...(standing ? { standing } : {}),
   });
   if (args.status !== 'needs-operator') await ctx.ledger.releaseLock(run.database, run.runId);
   return { status: args.status, ...(error ? { error } : {}) };
+}
+
+/**
+ * What a run that needs an operator leaves, each thing as it really is now: production's schema
+ * version read from its history (or why it could not be read), every API still quiesced, the lock,
+ * and the command to run next.
+ */
+async function standingOf(state: WorkflowState, ctx: StepContext): Promise<RunStanding> {
+  const { run } = state;
+  let productionVersion: string | null = null;
+  let productionNote: string | undefined;
+  try {
+    productionVersion = await schemaVersionOf(ctx, run.database);
+  } catch (error) {
+    productionNote = `could not be read: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  const stillQuiesced = (await ctx.ledger.listQuiesced({ runId: run.runId })).filter((q) => q.status !== 'resumed').map((q) => q.apiId);
+  return {
+    productionVersion, ...(productionNote ? { productionNote } : {}), stillQuiesced, lock: 'kept',
+    next: `look at production "${run.database}" and the run's snapshot, then \`safeshift quiesced --database ${run.database}\` lists what is still stopped; \`safeshift unlock --break --database ${run.database}\` once it is safe`,
+  };
 }
 
 /** Records what the rehearsal measured on the clone: per-migration durations and the predicted quiesced window. */

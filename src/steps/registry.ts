@@ -4,7 +4,7 @@ import { migrateStep, rollbackPlanStep, verifyStep } from './database-steps.ts';
 import { finishStep, recordRehearsalFailureStep, recordRehearsalStep } from './finish-steps.ts';
 import { type AlongsideClone, checkDatabaseStep, checkSnapshotStep, cleanupStep, startCloneStep, startSnapshotStep, swapStep, type Target } from './fleet-steps.ts';
 import type { ResourceRole } from './names.ts';
-import { quiesceStep, resumeStep } from './quiesce-steps.ts';
+import { confirmQuiescedStep, quiesceStep, resumeStep } from './quiesce-steps.ts';
 import { preflightStep, restorePreflightStep } from './run-steps.ts';
 import type { WorkflowState } from './state.ts';
 
@@ -32,6 +32,7 @@ export const STEPS = {
   verify: (s, a, c) => verifyStep(s, { target: a.target as Target }, c),
   quiesce: (s, _a, c) => quiesceStep(s, c),
   resume: (s, _a, c) => resumeStep(s, c),
+  confirmQuiesced: (s, _a, c) => confirmQuiescedStep(s, c),
   rollbackPlan: (s, _a, c) => rollbackPlanStep(s, c),
   cleanup: (s, _a, c) => cleanupStep(s, c),
   recordRehearsal: (s, _a, c) => recordRehearsalStep(s, c),

@@ -5,19 +5,21 @@ import { preflight } from '../core/preflight.ts';
 import { requireVersion } from '../core/version.ts';
 import type { StepContext } from './context.ts';
 import { nowIso } from './context.ts';
-import type { WorkflowState } from './state.ts';
+import { checkRunBeforeLock } from './run-checks.ts';
+import type { RunInput, WorkflowState } from './state.ts';
 
 const DEFAULT_LOCK_TTL_MS = 6 * 3_600_000;
 
 /**
- * Opens the run: records it in the ledger, takes the database's run lock (a second run is refused
- * with LOCKED and changes nothing), and checks the migrations against production. Refuses with every
- * problem listed before anything changes.
+ * Opens the run: checks its input, target and quiesce specs (before the lock), records it in the
+ * ledger, takes the database's run lock (a second run is refused with LOCKED and changes nothing),
+ * and checks the migrations against production. Refuses with every problem listed before anything
+ * changes. Returns the whole state with the input's defaults filled in (its Task's ResultPath is `$`).
  */
 export async function preflightStep(state: WorkflowState, ctx: StepContext) {
-  const { run } = state;
-  await openRun(state, ctx);
-  const session = await ctx.connector.connect(run.database);
+  const run = await checkRunBeforeLock(state, ctx);
+  await openRun(run, ctx);
+  const session = await ctx.connector.connect(run.database, { runId: run.runId });
   try {
     const pf = await preflight({
       client: session, dir: ctx.migrationsDir, history: ctx.history,
@@ -27,21 +29,23 @@ export async function preflightStep(state: WorkflowState, ctx: StepContext) {
     const fromVersion = pf.plan.currentVersion?.text ?? null;
     const toVersion = pf.plan.targetVersion?.text ?? null;
     await ctx.ledger.updateRun(run.runId, { fromVersion, toVersion });
-    return { fromVersion, toVersion, pending: pf.plan.pending.map((f) => f.script), nothingToDo: pf.plan.pending.length === 0 };
+    const planned = { fromVersion, toVersion, pending: pf.plan.pending.map((f) => f.script), nothingToDo: pf.plan.pending.length === 0 };
+    return { ...state, run, preflight: planned };
   } finally {
     await session.close();
   }
 }
 
 /**
- * Opens a restore run: the lock, and the snapshot check: only a snapshot recorded for this database
- * may be restored (SNAPSHOT_FOREIGN otherwise, SNAPSHOT_NOT_FOUND when unknown).
+ * Opens a restore run: the same checks before the lock as an upgrade, the lock, and the snapshot
+ * check: only a snapshot recorded for this database may be restored (SNAPSHOT_FOREIGN otherwise,
+ * SNAPSHOT_NOT_FOUND when unknown). Returns the whole state, like {@link preflightStep}.
  */
 export async function restorePreflightStep(state: WorkflowState, ctx: StepContext) {
-  const { run } = state;
-  const snapshotId = run.snapshotId;
-  if (!snapshotId) throw new SafeshiftError('BAD_OPTION', 'a restore needs the id of the snapshot to restore (--snapshot ID)');
-  await openRun(state, ctx);
+  if (!state.run.snapshotId) throw new SafeshiftError('BAD_OPTION', 'a restore needs the id of the snapshot to restore (--snapshot ID)');
+  const run = await checkRunBeforeLock(state, ctx);
+  const snapshotId = run.snapshotId ?? state.run.snapshotId;
+  await openRun(run, ctx);
   const record = await ctx.ledger.getSnapshot(snapshotId);
   const tags = await ctx.fleet.snapshotTags(snapshotId);
   if (!record && !tags) {
@@ -57,11 +61,10 @@ export async function restorePreflightStep(state: WorkflowState, ctx: StepContex
   const fromVersion = await schemaVersionOf(ctx, run.database);
   const toVersion = record?.schemaVersion ?? null;
   await ctx.ledger.updateRun(run.runId, { fromVersion, toVersion, snapshotId });
-  return { fromVersion, toVersion, pending: [], nothingToDo: false };
+  return { ...state, run, preflight: { fromVersion, toVersion, pending: [], nothingToDo: false } };
 }
 
-async function openRun(state: WorkflowState, ctx: StepContext): Promise<void> {
-  const { run } = state;
+async function openRun(run: RunInput, ctx: StepContext): Promise<void> {
   await ctx.ledger.startRun({
     runId: run.runId, database: run.database, kind: run.kind, status: 'running', startedAt: nowIso(ctx),
     targetVersion: run.targetVersion ?? null, ...(run.strategy ? { strategy: run.strategy } : {}),

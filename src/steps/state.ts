@@ -12,8 +12,16 @@ export interface RunInput {
   readonly quiesce?: readonly string[];
   /** Rehearse on a clone before touching production. @default true */
   readonly rehearsal?: boolean;
+  /**
+   * Run an upgrade or restore with no API quiesced, on purpose. Without it such a run is refused:
+   * whatever is written after the snapshot would be lost if the run has to bring the snapshot back.
+   * @default false
+   */
+  readonly noQuiesce?: boolean;
   /** For restore runs: the snapshot to bring back. */
   readonly snapshotId?: string;
+  /** How long one verify check may run, in seconds. @default 30 */
+  readonly verifyTimeoutSeconds?: number;
 }
 
 /** A polling loop's progress, kept under `$.poll` while the machine waits for a snapshot or a clone. */

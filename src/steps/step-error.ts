@@ -1,17 +1,20 @@
 import { SafeshiftError, sqlState, type ErrorCode } from '../core/errors.ts';
+import { isTransient } from '../core/transient.ts';
 import type { RunError } from '../ports.ts';
-
-/** SQLSTATEs and socket errors worth retrying: the server went away or refused for a moment. */
-const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '53300', '40001', '40P01']);
-const TRANSIENT_ERRNO = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
 
 /** The error name ASL Retry clauses match for a failure worth retrying. */
 export const TRANSIENT = 'Transient';
 
 /**
  * Turns what a step threw into the error a state machine sees: its `name` is the stable code (what
- * Retry and Catch match), its `message` a JSON document with the code, message and location, which
- * the finishing step records in the ledger.
+ * Retry and Catch match), or `Transient` when {@link isTransient} says a retry may succeed, and its
+ * `message` a JSON document with the code, message and location, which the finishing step records in
+ * the ledger (so a Transient failure that runs out of retries is still recorded under its own code).
+ *
+ * @example
+ * ```ts
+ * try { return await runStep(step, input, ctx); } catch (error) { throw toStepError(error); }
+ * ```
  */
 export function toStepError(error: unknown): Error {
   const doc = describeError(error);
@@ -26,18 +29,18 @@ interface ErrorDocument extends RunError {
 }
 
 function describeError(error: unknown): ErrorDocument {
+  // Transient wherever it is said: a SafeshiftError wrapping a dropped connection is retried too.
+  const transient = isTransient(error) ? { transient: true } : {};
   if (error instanceof SafeshiftError) {
     return {
-      code: error.code, message: error.message, outcome: error.outcome,
+      code: error.code, message: error.message, outcome: error.outcome, ...transient,
       ...(error.location.file ? { migration: error.location.file } : {}),
     };
   }
   const state = sqlState(error);
-  const errno = (error as { code?: unknown } | null)?.code;
-  const message = (error as Error)?.message ?? String(error);
-  const transient = (state !== undefined && TRANSIENT_SQLSTATES.has(state)) || (typeof errno === 'string' && TRANSIENT_ERRNO.has(errno))
-    || /Connection terminated/i.test(message);
-  return { code: 'INTERNAL', message: state ? `${message} (SQLSTATE ${state})` : message, ...(transient ? { transient: true } : {}) };
+  const said = (error as { message?: unknown } | null)?.message;
+  const message = typeof said === 'string' ? said : String(error);
+  return { code: 'INTERNAL', message: state ? `${message} (SQLSTATE ${state})` : message, ...transient };
 }
 
 /**

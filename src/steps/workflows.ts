@@ -1,19 +1,26 @@
 import { AslBuilder, type AslDefinition } from './asl-builder.ts';
 
+/**
+ * Where the rollback path's Catches keep what failed there, beside `$.error` (what sent the run down
+ * it), so the record of a run that needs an operator has both: the cause, and why bringing
+ * production back failed.
+ */
+const ROLLBACK_ERROR = '$.rollbackError';
+
 /** The ending every failure after quiesce takes: bring production back, resume, clean up, record. */
 function rollbackPath(b: AslBuilder, restoreFrom: 'pre-upgrade' | null): AslBuilder {
-  b.task('RollbackPlan', 'rollbackPlan', { resultPath: '$.rollback', next: 'RollbackAction', catchTo: 'FinishNeedsOperator', persistent: true });
+  b.task('RollbackPlan', 'rollbackPlan', { resultPath: '$.rollback', next: 'RollbackAction', catchTo: 'FinishNeedsOperator', catchPath: ROLLBACK_ERROR, persistent: true });
   b.choice('RollbackAction', [
     { Variable: '$.rollback.action', StringEquals: 'swap-back', Next: 'SwapBack' },
     ...(restoreFrom ? [{ Variable: '$.rollback.action', StringEquals: 'restore', Next: 'StartRestoreSnapshot' }] : []),
   ], 'ResumeAfterRollback');
-  b.task('SwapBack', 'swap', { args: { replacement: 'retired', retired: 'failed' }, resultPath: null, next: 'RollbackPlan', catchTo: 'FinishNeedsOperator', persistent: true });
+  b.task('SwapBack', 'swap', { args: { replacement: 'retired', retired: 'failed' }, resultPath: null, next: 'RollbackPlan', catchTo: 'FinishNeedsOperator', catchPath: ROLLBACK_ERROR, persistent: true });
   if (restoreFrom) {
-    b.pollLoop('RestoreSnapshot', { step: 'startClone', args: { from: restoreFrom, role: 'restored' } }, { step: 'checkDatabase', args: { role: 'restored' } }, 'SwapRestoredIn', 'FinishNeedsOperator', true);
-    b.task('SwapRestoredIn', 'swap', { args: { replacement: 'restored', retired: 'failed' }, resultPath: null, next: 'RollbackPlan', catchTo: 'FinishNeedsOperator', persistent: true });
+    b.pollLoop('RestoreSnapshot', { step: 'startClone', args: { from: restoreFrom, role: 'restored' } }, { step: 'checkDatabase', args: { role: 'restored' } }, 'SwapRestoredIn', 'FinishNeedsOperator', true, ROLLBACK_ERROR);
+    b.task('SwapRestoredIn', 'swap', { args: { replacement: 'restored', retired: 'failed' }, resultPath: null, next: 'RollbackPlan', catchTo: 'FinishNeedsOperator', catchPath: ROLLBACK_ERROR, persistent: true });
   }
-  b.task('ResumeAfterRollback', 'resume', { resultPath: '$.resumed', next: 'CleanupAfterRollback', catchTo: 'FinishNeedsOperator', persistent: true });
-  b.task('CleanupAfterRollback', 'cleanup', { resultPath: null, next: 'FinishRolledBack', catchTo: 'FinishNeedsOperator', persistent: true });
+  b.task('ResumeAfterRollback', 'resume', { resultPath: '$.resumed', next: 'CleanupAfterRollback', catchTo: 'FinishNeedsOperator', catchPath: ROLLBACK_ERROR, persistent: true });
+  b.task('CleanupAfterRollback', 'cleanup', { resultPath: null, next: 'FinishRolledBack', catchTo: 'FinishNeedsOperator', catchPath: ROLLBACK_ERROR, persistent: true });
   b.task('FinishRolledBack', 'finish', { args: { status: 'rolled-back' }, resultPath: null, next: 'RolledBack', persistent: true });
   b.fail('RolledBack', 'ROLLED_BACK', 'The run failed; production was brought back to its state before the run and every API was resumed. The ledger has the error.');
   b.task('FinishNeedsOperator', 'finish', { args: { status: 'needs-operator' }, resultPath: null, next: 'NeedsOperator', persistent: true });
@@ -50,18 +57,20 @@ function rehearsal(b: AslBuilder, next: string, onFailure: string): AslBuilder {
 export function upgradeWorkflow(): AslDefinition {
   const b = new AslBuilder();
   const rollback = 'RollbackPlan';
-  b.task('Preflight', 'preflight', { resultPath: '$.preflight', next: 'AnythingToDo', catchTo: 'FinishRefused' });
+  b.task('Preflight', 'preflight', { resultPath: '$', next: 'AnythingToDo', catchTo: 'FinishRefused' });
   b.choice('AnythingToDo', [{ Variable: '$.preflight.nothingToDo', BooleanEquals: true, Next: 'FinishSucceeded' }], 'RehearseFirst');
   b.choice('RehearseFirst', [{ Variable: '$.run.rehearsal', BooleanEquals: false, Next: 'Quiesce' }], 'StartRehearsalSnapshot');
   rehearsal(b, 'Quiesce', 'RecordRehearsalFailure');
   b.task('Quiesce', 'quiesce', { resultPath: '$.quiesced', next: 'StartPreUpgradeSnapshot', catchTo: rollback });
   b.pollLoop('PreUpgradeSnapshot', { step: 'startSnapshot', args: { role: 'pre-upgrade', clone: { from: 'pre-upgrade', role: 'new', strategy: 'swap' } } }, { step: 'checkSnapshot', args: { role: 'pre-upgrade' } }, 'RecordSnapshotTaken', rollback);
-  b.states.RecordSnapshotTaken = { Type: 'Pass', Parameters: { 'startedAt.$': '$.poll.startedAt' }, ResultPath: '$.snapshot', Next: 'Strategy' };
+  b.states.RecordSnapshotTaken = { Type: 'Pass', Parameters: { 'startedAt.$': '$.poll.startedAt' }, ResultPath: '$.snapshot', Next: 'ConfirmQuiesced' };
+  b.task('ConfirmQuiesced', 'confirmQuiesced', { resultPath: null, next: 'Strategy', catchTo: rollback });
   b.choice('Strategy', [{ Variable: '$.run.strategy', StringEquals: 'swap', Next: 'StartNewClone' }], 'MigrateProduction');
   b.migrateLoop('MigrateProduction', 'production', '$.promoted', 'VerifyProduction', rollback);
   b.pollLoop('NewClone', { step: 'startClone', args: { from: 'pre-upgrade', role: 'new' } }, { step: 'checkDatabase', args: { role: 'new' } }, 'MigrateNewClone', rollback);
   b.migrateLoop('MigrateNewClone', 'new', '$.promoted', 'VerifyNewClone', rollback);
-  b.task('VerifyNewClone', 'verify', { args: { target: 'new' }, resultPath: null, next: 'SwapNewIn', catchTo: rollback });
+  b.task('VerifyNewClone', 'verify', { args: { target: 'new' }, resultPath: null, next: 'ConfirmQuiescedBeforeSwap', catchTo: rollback });
+  b.task('ConfirmQuiescedBeforeSwap', 'confirmQuiesced', { resultPath: null, next: 'SwapNewIn', catchTo: rollback });
   b.task('SwapNewIn', 'swap', { args: { replacement: 'new', retired: 'retired' }, resultPath: null, next: 'VerifyProduction', catchTo: rollback });
   b.task('VerifyProduction', 'verify', { args: { target: 'production' }, resultPath: null, next: 'Resume', catchTo: rollback });
   b.task('Resume', 'resume', { resultPath: '$.resumed', next: 'Cleanup', catchTo: rollback, persistent: true });
@@ -80,11 +89,12 @@ export function upgradeWorkflow(): AslDefinition {
 export function restoreWorkflow(): AslDefinition {
   const b = new AslBuilder();
   const rollback = 'RollbackPlan';
-  b.task('Preflight', 'restorePreflight', { resultPath: '$.preflight', next: 'Quiesce', catchTo: 'FinishRefused' });
+  b.task('Preflight', 'restorePreflight', { resultPath: '$', next: 'Quiesce', catchTo: 'FinishRefused' });
   b.task('Quiesce', 'quiesce', { resultPath: '$.quiesced', next: 'StartSafetySnapshot', catchTo: rollback });
   b.pollLoop('SafetySnapshot', { step: 'startSnapshot', args: { role: 'safety', clone: { from: 'requested', role: 'restored' } } }, { step: 'checkSnapshot', args: { role: 'safety' } }, 'RecordSnapshotTaken', rollback);
   b.states.RecordSnapshotTaken = { Type: 'Pass', Parameters: { 'startedAt.$': '$.poll.startedAt' }, ResultPath: '$.snapshot', Next: 'StartRestoredFromSnapshot' };
-  b.pollLoop('RestoredFromSnapshot', { step: 'startClone', args: { from: 'requested', role: 'restored' } }, { step: 'checkDatabase', args: { role: 'restored' } }, 'SwapRestoredInForward', rollback);
+  b.pollLoop('RestoredFromSnapshot', { step: 'startClone', args: { from: 'requested', role: 'restored' } }, { step: 'checkDatabase', args: { role: 'restored' } }, 'ConfirmQuiesced', rollback);
+  b.task('ConfirmQuiesced', 'confirmQuiesced', { resultPath: null, next: 'SwapRestoredInForward', catchTo: rollback });
   b.task('SwapRestoredInForward', 'swap', { args: { replacement: 'restored', retired: 'retired' }, resultPath: null, next: 'VerifyProduction', catchTo: rollback });
   b.task('VerifyProduction', 'verify', { args: { target: 'production' }, resultPath: null, next: 'Resume', catchTo: rollback });
   b.task('Resume', 'resume', { resultPath: '$.resumed', next: 'Cleanup', catchTo: rollback, persistent: true });
@@ -99,7 +109,7 @@ export function restoreWorkflow(): AslDefinition {
 /** The scheduled rehearsal: all pending migrations on a clone, timed and verified; production is untouched. */
 export function rehearsalWorkflow(): AslDefinition {
   const b = new AslBuilder();
-  b.task('Preflight', 'preflight', { resultPath: '$.preflight', next: 'AnythingToDo', catchTo: 'FinishRefused' });
+  b.task('Preflight', 'preflight', { resultPath: '$', next: 'AnythingToDo', catchTo: 'FinishRefused' });
   b.choice('AnythingToDo', [{ Variable: '$.preflight.nothingToDo', BooleanEquals: true, Next: 'FinishSucceeded' }], 'StartRehearsalSnapshot');
   rehearsal(b, 'FinishSucceeded', 'RecordRehearsalFailure');
   b.task('FinishSucceeded', 'finish', { args: { status: 'succeeded' }, resultPath: null, next: 'Succeeded', persistent: true });

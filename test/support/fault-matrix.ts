@@ -31,27 +31,35 @@ export interface Fault {
  */
 export function faultInjector(ports: LocalPorts, faults: readonly Fault[], fired: Fault[]): StepInvoker {
   const pending = [...faults];
-  return async (step, input, stateName) => {
+  return async (step, input, stateName, ctx) => {
     const i = pending.findIndex((f) => f.state === stateName);
-    if (i < 0) return runStep(step, input, ports.ctx);
+    if (i < 0) return runStep(step, input, ctx);
     const [fault] = pending.splice(i, 1);
-    if (!fault) return runStep(step, input, ports.ctx);
+    if (!fault) return runStep(step, input, ctx);
     fired.push(fault);
     if (fault.mode === 'throws') throw new InjectedFault(stateName, fault.mode);
-    const first = await runStep(step, input, ports.ctx);
+    const first = await runStep(step, input, ctx);
     if (fault.mode === 'crashes-after-side-effect') throw new InjectedFault(stateName, fault.mode);
     void first;
-    return runStep(step, input, ports.ctx);
+    return runStep(step, input, ctx);
   };
 }
 
 
-/** Runs a workflow on a database with local ports (closed afterwards). */
+/**
+ * Every retry's wait in a fault-matrix run: faults at the persistent states are retried, and the
+ * ASL's real back-off (seconds, jittered) would make the matrix take minutes for nothing it tests.
+ */
+export const FAULT_RETRY_INTERVAL_MS = 20;
+
+/** Runs a workflow on a database with local ports (closed afterwards), retries waiting {@link FAULT_RETRY_INTERVAL_MS}. */
 export async function runOn(shop: ShopTemplate, db: CaseDatabase, input: Omit<RunInput, 'runId' | 'database'>, faults: readonly Fault[] = []): Promise<{ report: WorkflowReport; fired: Fault[] }> {
   const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
   const fired: Fault[] = [];
   try {
-    const report = await runWorkflow(ports, { ...input, database: db.database, quiesce: [`db-role:${shop.appRole}`] }, { invoke: faultInjector(ports, faults, fired) });
+    const report = await runWorkflow(ports, { ...input, database: db.database, quiesce: [`db-role:${shop.appRole}`] }, {
+      invoke: faultInjector(ports, faults, fired), retryIntervalMs: FAULT_RETRY_INTERVAL_MS,
+    });
     return { report, fired };
   } finally {
     await ports.close();

@@ -2,7 +2,7 @@ import {
   DeleteFunctionConcurrencyCommand, GetFunctionConcurrencyCommand, LambdaClient, PutFunctionConcurrencyCommand,
 } from '@aws-sdk/client-lambda';
 import { OptionError, SafeshiftError, type Outcome } from '../../core/errors.ts';
-import type { Json, Quiescer } from '../../ports.ts';
+import type { Json, Quiescer, QuiesceHold } from '../../ports.ts';
 import { awsErrorName, isAwsError } from './aws-errors.ts';
 import { withBackoff, type BackoffOptions } from './backoff.ts';
 
@@ -55,6 +55,17 @@ export class LambdaConcurrencyQuiescer implements Quiescer {
     this.functionName = spec.slice(PREFIX.length);
     this.lambda = opts.client ?? new LambdaClient({});
     this.retry = opts.retry ?? {};
+  }
+
+  /** The function exists and its concurrency can be read (the rights to change it are the same role's). */
+  async check(): Promise<void> {
+    await this.capture();
+  }
+
+  /** Reserved concurrency 0 is what quiesce set; anything else lets invocations through again. */
+  async stillQuiesced(): Promise<QuiesceHold> {
+    const now = await this.capture();
+    return { holds: now === 0, evidence: `reserved concurrency is ${now === null ? 'none (unreserved)' : String(now)}` };
   }
 
   /** The function's reserved concurrency, or `null` when it has none. */

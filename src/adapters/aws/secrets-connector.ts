@@ -2,7 +2,9 @@ import { DescribeDBClustersCommand, DescribeDBInstancesCommand, RDSClient } from
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import pg from 'pg';
 import { ConnectionError, SafeshiftError, SqlStates, sqlState } from '../../core/errors.ts';
-import type { Connector, QueryResult, SqlSession } from '../../ports.ts';
+import { endRunSessions, runSessionName } from '../../core/end-sessions.ts';
+import type { ConnectOptions, Connector, QueryResult, SqlSession } from '../../ports.ts';
+import { countCompletedStatements } from '../pg-statement-count.ts';
 import { awsErrorName, isAwsError } from './aws-errors.ts';
 
 /** The slice of `pg.Client` the connector uses; a test may hand in its own. */
@@ -78,15 +80,29 @@ export class SecretsConnector implements Connector {
     this.now = opts.now ?? Date.now;
   }
 
-  async connect(databaseId: string): Promise<SqlSession> {
+  async connect(databaseId: string, options: ConnectOptions = {}): Promise<SqlSession> {
     const endpoint = await this.endpoint(databaseId);
     const wasCached = this.cached !== undefined && this.now() - this.cached.fetchedAt < (this.opts.cacheTtlMs ?? 300_000);
+    const applicationName = options.runId ? runSessionName(options.runId) : this.opts.applicationName ?? 'safeshift';
     try {
-      return await this.open(await this.credentials(), endpoint, databaseId);
+      return await this.open(await this.credentials(), endpoint, databaseId, applicationName);
     } catch (error) {
       if (!(wasCached && error instanceof ConnectionError && error.details.sqlState === SqlStates.invalidPassword)) throw error;
       this.cached = undefined;
-      return this.open(await this.credentials(), endpoint, databaseId);
+      return this.open(await this.credentials(), endpoint, databaseId, applicationName);
+    }
+  }
+
+  /**
+   * Ends the run's sessions on the database's instance or cluster (a timed-out or killed Lambda's SQL
+   * may still run there), as the same database user, which PostgreSQL allows without superuser.
+   */
+  async endRunSessions(databaseId: string, runId: string): Promise<number> {
+    const session = await this.connect(databaseId);
+    try {
+      return await endRunSessions(session, runId);
+    } finally {
+      await session.close();
     }
   }
 
@@ -150,15 +166,15 @@ export class SecretsConnector implements Connector {
     return { host: address, port: port ?? 5432 };
   }
 
-  private async open(credentials: Credentials, endpoint: { host: string; port: number }, databaseId: string): Promise<SqlSession> {
+  private async open(credentials: Credentials, endpoint: { host: string; port: number }, databaseId: string, applicationName: string): Promise<SqlSession> {
     const database = this.opts.databaseName ?? credentials.dbname ?? 'postgres';
     const timeout = this.opts.connectTimeoutMs ?? 10_000;
     const config: pg.ClientConfig = {
       host: endpoint.host, port: endpoint.port, user: credentials.username, password: credentials.password, database,
-      connectionTimeoutMillis: timeout, application_name: this.opts.applicationName ?? 'safeshift',
+      connectionTimeoutMillis: timeout, application_name: applicationName,
       ssl: { rejectUnauthorized: true, servername: endpoint.host, ...(this.opts.ca ? { ca: this.opts.ca as string | Buffer | (string | Buffer)[] } : {}) },
     };
-    const client = this.opts.clientFactory ? this.opts.clientFactory(config) : new pg.Client(config);
+    const client = this.opts.clientFactory ? this.opts.clientFactory(config) : countCompletedStatements(new pg.Client(config));
     // An idle session dropped by the server must not crash the Lambda; the next query reports it.
     client.on('error', () => {});
     const where = `${credentials.username}@${endpoint.host}:${endpoint.port}/${database} (${databaseId})`;

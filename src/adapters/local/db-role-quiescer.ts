@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { inTransaction } from '../../core/transaction.ts';
-import { endSessions } from './end-sessions.ts';
+import { endSessions } from '../../core/end-sessions.ts';
 import { SafeshiftError } from '../../core/errors.ts';
 import { checkIdentifierOption, escapeIdentifier as ident } from '../../core/identifiers.ts';
-import type { Json, Quiescer } from '../../ports.ts';
+import type { Json, QuiesceHold, Quiescer } from '../../ports.ts';
 import { connectPg } from './pg-connection.ts';
 
 /** One explicit CONNECT grant to the role in the database's ACL. */
@@ -22,7 +22,10 @@ export type DbRolePrior = {
   readonly connectGrants: ConnectGrant[];
 };
 
-interface RoleState { readonly can_login: boolean; readonly connection_limit: number; readonly owner: string | null; readonly grants: ConnectGrant[]; readonly is_self: boolean }
+interface RoleState {
+  readonly can_login: boolean; readonly connection_limit: number; readonly owner: string | null; readonly grants: ConnectGrant[];
+  readonly is_self: boolean; readonly is_super: boolean;
+}
 
 /**
  * Quiesces an app that reaches the database as one role (spec `db-role:ROLE`): the role may no longer
@@ -48,6 +51,43 @@ export class DbRoleQuiescer implements Quiescer {
     this.id = `db-role:${role}`;
   }
 
+  /**
+   * Refuses what cannot be quiesced soundly, changing nothing: a role that does not exist, the role
+   * safeshift connects as, a superuser (it bypasses CONNECT and may undo NOLOGIN from a session it
+   * keeps elsewhere). Whether safeshift may lock the role out is tried in a transaction rolled back.
+   */
+  async check(): Promise<void> {
+    await this.admin('check that it can quiesce', async (c) => {
+      const state = await this.read(c);
+      if (state.is_super) {
+        throw new SafeshiftError('BAD_OPTION', `${this.id}: "${this.role}" is a superuser; a superuser ignores CONNECT rights and can give itself LOGIN back, so locking it out cannot be relied on. Give the application a role of its own that is not a superuser`);
+      }
+      try {
+        await c.query('begin');
+        await this.lockOut(c, state);
+      } catch (error) {
+        throw new SafeshiftError('QUIESCE_FAILED', `${this.id}: safeshift's role may not lock "${this.role}" out of "${this.databaseId}" (${error instanceof Error ? error.message : String(error)}); connect as a role with CREATEROLE and ADMIN OPTION on it, or as the database owner`, { cause: error });
+      } finally {
+        await c.query('rollback').catch(() => undefined);
+      }
+    });
+  }
+
+  /** Held while the role cannot log in, has no CONNECT grant back, and has no session on the database. */
+  async stillQuiesced(): Promise<QuiesceHold> {
+    return this.admin('check the rights of', async (c) => {
+      const state = await this.read(c);
+      const { rows } = await c.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where usename = $1 and datname = $2', [this.role, this.databaseId]);
+      const sessions = rows[0]?.n ?? 0;
+      const seen = [
+        state.can_login ? `role ${this.role} can log in` : undefined,
+        state.grants.length > 0 ? `role ${this.role} has CONNECT on ${this.databaseId} again` : undefined,
+        sessions > 0 ? `role ${this.role} has ${sessions} session(s) on ${this.databaseId}` : undefined,
+      ].filter((x): x is string => x !== undefined);
+      return { holds: seen.length === 0, evidence: seen.join('; ') || `role ${this.role} is NOLOGIN with no session on ${this.databaseId}` };
+    });
+  }
+
   async capture(): Promise<Json> {
     return this.admin('read the rights of', async (c) => {
       const state = await this.read(c);
@@ -59,10 +99,7 @@ export class DbRoleQuiescer implements Quiescer {
   async quiesce(): Promise<void> {
     await this.admin('quiesce', async (c) => {
       const state = await this.read(c);
-      await inTransaction(c, async () => {
-        await c.query(`alter role ${ident(this.role)} nologin`);
-        for (const grant of state.grants) await this.asGrantor(c, state, grant, `revoke connect on database ${ident(this.databaseId)} from ${ident(this.role)}`);
-      });
+      await inTransaction(c, () => this.lockOut(c, state));
       // After NOLOGIN has committed no new session can start, so ending the present ones is final.
       await endSessions(c, 'usename = $1 and datname = $2', [this.role, this.databaseId]);
     });
@@ -90,10 +127,16 @@ export class DbRoleQuiescer implements Quiescer {
     });
   }
 
+  /** NOLOGIN and the CONNECT grants revoked, inside the caller's transaction. */
+  private async lockOut(c: pg.Client, state: RoleState): Promise<void> {
+    await c.query(`alter role ${ident(this.role)} nologin`);
+    for (const grant of state.grants) await this.asGrantor(c, state, grant, `revoke connect on database ${ident(this.databaseId)} from ${ident(this.role)}`);
+  }
+
   /** The role's state now; BAD_OPTION when it does not exist, QUIESCE_FAILED when the database does not. */
   private async read(c: pg.Client): Promise<RoleState> {
     const { rows } = await c.query<RoleState>(
-      `select r.rolcanlogin as can_login, r.rolconnlimit as connection_limit, r.rolname = session_user as is_self,
+      `select r.rolcanlogin as can_login, r.rolconnlimit as connection_limit, r.rolname = session_user as is_self, r.rolsuper as is_super,
               (select pg_get_userbyid(datdba) from pg_database where datname = $2) as owner,
               coalesce((select json_agg(json_build_object('grantor', pg_get_userbyid(a.grantor), 'grantable', a.is_grantable) order by u.n)
                  from pg_database d, unnest(d.datacl) with ordinality u(item, n), aclexplode(array[u.item]) a

@@ -1,5 +1,5 @@
 import { SafeshiftError } from '../../core/errors.ts';
-import type { Json, Quiescer } from '../../ports.ts';
+import type { Json, QuiesceHold, Quiescer } from '../../ports.ts';
 
 /** The two modes of the maintenance protocol. */
 export type HttpApiMode = 'normal' | 'maintenance';
@@ -68,9 +68,20 @@ export class HttpQuiescer implements Quiescer {
     this.retries = opts.retries ?? 3;
   }
 
+  /** The endpoint answers the protocol's GET; nothing is switched. */
+  async check(): Promise<void> {
+    await this.request('GET');
+  }
+
   async capture(): Promise<Json> {
     const body = await this.request('GET');
     return { mode: body.mode };
+  }
+
+  /** Still in maintenance: an API restarted without its mode comes back `normal` and takes writes. */
+  async stillQuiesced(): Promise<QuiesceHold> {
+    const body = await this.request('GET');
+    return { holds: body.mode === 'maintenance', evidence: `${redact(this.url)} answers mode "${body.mode}"` };
   }
 
   async quiesce(): Promise<void> {

@@ -1,8 +1,10 @@
-import { endSessions } from './end-sessions.ts';
+import { endRunSessions, endSessions, runSessionName } from '../../core/end-sessions.ts';
+import type pg from 'pg';
 import type { QueryResultRow } from 'pg';
 import { checkIdentifierOption } from '../../core/identifiers.ts';
-import type { Connector, QueryResult, SqlSession } from '../../ports.ts';
+import type { ConnectOptions, Connector, QueryResult, SqlSession } from '../../ports.ts';
 import { connectPg, withDatabase } from './pg-connection.ts';
+import { targetProblem } from './target-databases.ts';
 
 /**
  * The local {@link Connector}: sessions to any database on the server the URL points at (production,
@@ -22,9 +24,10 @@ export class LocalConnector implements Connector {
 
   constructor(private readonly serverUrl: string) {}
 
-  async connect(databaseId: string): Promise<SqlSession> {
+  async connect(databaseId: string, options: ConnectOptions = {}): Promise<SqlSession> {
     checkIdentifierOption(databaseId, 'database');
-    const client = await connectPg(withDatabase(this.serverUrl, databaseId), { applicationName: 'safeshift' });
+    const applicationName = options.runId ? runSessionName(options.runId) : 'safeshift';
+    const client = await connectPg(withDatabase(this.serverUrl, databaseId), { applicationName });
     const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
     const pid = rows[0]?.pid ?? -1;
     this.own.add(pid);
@@ -51,12 +54,27 @@ export class LocalConnector implements Connector {
     await this.endSessions(databaseId);
   }
 
+  /** Ends the run's sessions on every database of the server: production and the run's clones alike. */
+  async endRunSessions(databaseId: string, runId: string): Promise<number> {
+    return this.asAdmin(databaseId, (admin) => endRunSessions(admin, runId));
+  }
+
+  /** {@link Connector.targetProblem}: the server's own databases and safeshift's snapshots and clones. */
+  async targetProblem(databaseId: string): Promise<string | undefined> {
+    return this.asAdmin(databaseId, (admin) => targetProblem(admin, databaseId));
+  }
+
   /** {@link disconnectAll}, telling how many sessions were ended. */
   async endSessions(databaseId: string): Promise<number> {
+    return this.asAdmin(databaseId, (admin) => endSessions(admin, 'datname = $1 and pid <> all($2::int[])', [databaseId, [...this.own]]));
+  }
+
+  /** One short session on the server's maintenance database, for work about `databaseId`. */
+  private async asAdmin<T>(databaseId: string, fn: (admin: pg.Client) => Promise<T>): Promise<T> {
     checkIdentifierOption(databaseId, 'database');
     const admin = await connectPg(this.serverUrl, { applicationName: 'safeshift' });
     try {
-      return await endSessions(admin, 'datname = $1 and pid <> all($2::int[])', [databaseId, [...this.own]]);
+      return await fn(admin);
     } finally {
       await admin.end().catch(() => undefined);
     }

@@ -71,6 +71,10 @@ export interface WorkflowOptions {
   readonly onState?: (state: string) => void;
   /** How each Task calls its step (fault-injection tests wrap the default). */
   readonly invoke?: StepInvoker;
+  /** Each Task's local timeout in seconds. @default LOCAL_TASK_TIMEOUT_SECONDS (a day) */
+  readonly taskTimeoutSeconds?: number;
+  /** Every retry's wait in milliseconds, instead of the ASL's back-off (for fault-injection tests). @default the ASL's back-off */
+  readonly retryIntervalMs?: number;
 }
 
 const DEFINITIONS: Record<RunInput['kind'], () => AslDefinition> = {
@@ -93,6 +97,8 @@ export async function runWorkflow(ports: LocalPorts, input: Omit<RunInput, 'runI
     definition: DEFINITIONS[run.kind](), input: { run }, ctx: ports.ctx,
     ...(options.onState ? { onState: (s: string) => options.onState?.(s) } : {}),
     ...(options.invoke ? { invoke: options.invoke } : {}),
+    ...(options.taskTimeoutSeconds !== undefined ? { taskTimeoutSeconds: options.taskTimeoutSeconds } : {}),
+    ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
   });
   const { ledger } = ports.ctx;
   let record = await ledger.getRun(run.runId);

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { ConnectionError, SqlStates, sqlState } from '../../core/errors.ts';
+import { countCompletedStatements } from '../pg-statement-count.ts';
 
 export interface ConnectPgOptions {
   /** Shown in `pg_stat_activity`, so an operator can tell safeshift's sessions apart. @default 'safeshift' */
@@ -27,11 +28,11 @@ const POSTGRES_URL_HINT = 'expected postgres://user:password@host:port/database'
 export async function connectPg(url: string, opts: ConnectPgOptions = {}): Promise<pg.Client> {
   const parsed = parseUrl(url);
   const timeout = opts.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const client = new pg.Client({
+  const client = countCompletedStatements(new pg.Client({
     connectionString: url,
     connectionTimeoutMillis: timeout,
     application_name: opts.applicationName ?? 'safeshift',
-  });
+  }));
   client.on('error', (error) => opts.onIdleError?.(translate(error, parsed, timeout, false, 'Lost the connection to')));
   const began = Date.now();
   try {

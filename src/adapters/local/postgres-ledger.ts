@@ -51,6 +51,11 @@ interface LockRow { database: string; owner: string; acquired_at: Date; expires_
 export class PostgresLedger implements Ledger {
   private constructor(private readonly pool: pg.Pool, readonly database: string) {}
 
+  /** {@link Ledger.databaseName}: the control database, on the same server as production. */
+  get databaseName(): string {
+    return this.database;
+  }
+
   /** Connects to the control database, creating it and its tables when they are missing. Safe to run twice at once. */
   static async open(serverUrl: string, opts: PostgresLedgerOptions = {}): Promise<PostgresLedger> {
     const database = checkIdentifierOption(opts.database ?? 'safeshift_control', 'ledger database');

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { inTransaction } from '../../core/transaction.ts';
-import { endSessions } from './end-sessions.ts';
+import { endSessions } from '../../core/end-sessions.ts';
 import { SafeshiftError, SqlStates, sqlState } from '../../core/errors.ts';
 import { checkIdentifierOption, escapeIdentifier as ident, escapeLiteral } from '../../core/identifiers.ts';
 import type { Fleet, ResourceStatus, SafeshiftTags } from '../../ports.ts';

@@ -1,7 +1,7 @@
 import { runWorkflow } from '../../adapters/local/local-workflows.ts';
 import { OptionError } from '../../core/errors.ts';
 import type { Command } from '../command.ts';
-import { DATABASE_OPTIONS } from '../common-options.ts';
+import { DATABASE_OPTIONS, QUIESCE_SAFETY_OPTIONS, quiesceSafety } from '../common-options.ts';
 import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
 import { describeRun, exitCodeFor } from '../workflow-report.ts';
 import { AWS_OPTIONS, isAwsMode, runOnAws } from '../aws-mode.ts';
@@ -16,6 +16,7 @@ export const restoreCommand: Command = {
   examples: ['safeshift restore --snapshot ss-pre-app-6f1c2a9b04d1 --quiesce db-role:app', 'safeshift restore --snapshot ID --database-url postgres://admin@db/shop --json'],
   options: {
     ...WORKFLOW_OPTIONS,
+    ...QUIESCE_SAFETY_OPTIONS,
     ...AWS_OPTIONS,
     schema: DATABASE_OPTIONS.schema!,
     table: DATABASE_OPTIONS.table!,
@@ -32,7 +33,7 @@ export const restoreCommand: Command = {
     const { ports, database } = await openTarget(input, { needsDir: true });
     try {
       for (const spec of quiesce) ports.ctx.quiescers.create(spec, database);
-      const report = await runWorkflow(ports, { kind: 'restore', database, snapshotId, quiesce, rehearsal: false },
+      const report = await runWorkflow(ports, { kind: 'restore', database, snapshotId, quiesce, rehearsal: false, ...quiesceSafety(input) },
         { onState: (s) => input.log.info(`-> ${s}`) });
       return { exitCode: exitCodeFor(report.run.status), json: report, text: describeRun(report) };
     } finally {

@@ -2,7 +2,7 @@ import { runWorkflow } from '../../adapters/local/local-workflows.ts';
 import { OptionError } from '../../core/errors.ts';
 import { requireVersion } from '../../core/version.ts';
 import type { Command } from '../command.ts';
-import { DATABASE_OPTIONS, DIR_OPTION } from '../common-options.ts';
+import { DATABASE_OPTIONS, DIR_OPTION, QUIESCE_SAFETY_OPTIONS, quiesceSafety } from '../common-options.ts';
 import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
 import { describeRun, exitCodeFor } from '../workflow-report.ts';
 import { AWS_OPTIONS, isAwsMode, runOnAws } from '../aws-mode.ts';
@@ -23,6 +23,7 @@ export const upgradeCommand: Command = {
   options: {
     ...DIR_OPTION,
     ...WORKFLOW_OPTIONS,
+    ...QUIESCE_SAFETY_OPTIONS,
     ...AWS_OPTIONS,
     schema: DATABASE_OPTIONS.schema!,
     table: DATABASE_OPTIONS.table!,
@@ -42,7 +43,7 @@ export const upgradeCommand: Command = {
     try {
       for (const spec of quiesce) ports.ctx.quiescers.create(spec, database);
       const report = await runWorkflow(ports, {
-        kind: 'upgrade', database, targetVersion: target, strategy, quiesce, rehearsal: !input.values['no-rehearsal'],
+        kind: 'upgrade', database, targetVersion: target, strategy, quiesce, rehearsal: !input.values['no-rehearsal'], ...quiesceSafety(input),
       }, { onState: (s) => input.log.info(`-> ${s}`) });
       return { exitCode: exitCodeFor(report.run.status), json: report, text: describeRun(report) };
     } finally {

@@ -1,16 +1,19 @@
 import type { MigrationFile } from '../discover.ts';
 import type { SqlText } from '../sql-text.ts';
-import { LINT_RULES, UNKNOWN_RULE } from './catalog.ts';
+import { LINT_RULES, RULES, UNKNOWN_RULE } from './catalog.ts';
 import type { LintFinding } from './types.ts';
 
 const KNOWN = new Set(LINT_RULES.map((r) => r.name));
+/** Rules whose findings stand whatever an allow says (their files are refused by preflight anyway). */
+const BINDING = new Set(RULES.filter((r) => r.acknowledgeable === false).map((r) => r.name));
 
 /**
  * Applies a migration's `-- safeshift:allow <rule> <reason>` directives to its findings. One in the
  * file's leading comments covers every finding of that rule in the file; one anywhere else covers the
  * first statement that ends after it (the next statement, or the one it sits inside). Acknowledged
  * findings stay in the list, marked `allowed`, so a reviewer still sees them. An allow naming no rule
- * becomes an `unknown-rule` finding: a typo must not silently acknowledge nothing.
+ * becomes an `unknown-rule` finding: a typo must not silently acknowledge nothing. Findings of a rule
+ * that is not `acknowledgeable` (transaction-control) are never marked allowed.
  *
  * @example
  * ```ts
@@ -41,6 +44,7 @@ export function acknowledge(
     }
   }
   const out = findings.map((finding) => {
+    if (BINDING.has(finding.rule)) return finding;
     const reason = fileWide.get(finding.rule) ?? perStatement.get(`${finding.statementIndex}:${finding.rule}`);
     return reason === undefined ? finding : { ...finding, allowed: { reason } };
   });

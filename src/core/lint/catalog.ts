@@ -3,6 +3,7 @@ import { COLUMN_RULES } from './rules-columns.ts';
 import { LOCK_TIMEOUT_RULE } from './rules-lock-timeout.ts';
 import { LOCKING_RULES } from './rules-locking.ts';
 import { REMOVAL_RULES } from './rules-removal.ts';
+import { TRANSACTION_CONTROL_RULE } from './rules-transaction-control.ts';
 import { TRANSACTION_RULE } from './rules-transaction.ts';
 
 /** The rule reported for a `-- safeshift:allow` that names no rule (a typo would otherwise silence nothing). */
@@ -16,6 +17,7 @@ export const UNKNOWN_RULE = {
 export const RULES: readonly LintRule[] = [
   ...REMOVAL_RULES,
   ...COLUMN_RULES,
+  TRANSACTION_CONTROL_RULE,
   TRANSACTION_RULE,
   ...LOCKING_RULES,
   LOCK_TIMEOUT_RULE,

@@ -59,6 +59,11 @@ export interface LintRule {
    * migration is for, so they are only checked in expand migrations.
    */
   readonly expandOnly: boolean;
+  /**
+   * False for a rule whose finding makes the file impossible to apply safely, so preflight refuses it
+   * on its own terms: `-- safeshift:allow` does not acknowledge its findings. @default true
+   */
+  readonly acknowledgeable?: false;
   check(ctx: RuleContext): Hit[];
 }
 

@@ -1,0 +1,43 @@
+import { SafeshiftError } from '../core/errors.ts';
+import type { StepContext } from './context.ts';
+import { normalizeRunInput } from './run-input.ts';
+import type { RunInput, WorkflowState } from './state.ts';
+
+/**
+ * What every run checks before it takes the lock or records anything of its own, so a run that
+ * cannot work is refused (exit 2) with nothing changed, instead of failing after Quiesce:
+ * the input itself (with its defaults filled in), the target database, and every quiesce spec.
+ * Returns the normalised input, which the first state writes back to `$.run`.
+ */
+export async function checkRunBeforeLock(state: WorkflowState, ctx: StepContext): Promise<RunInput> {
+  const run = normalizeRunInput(state.run);
+  await checkTarget(run, ctx);
+  await checkQuiesce(run, ctx);
+  return run;
+}
+
+async function checkTarget(run: RunInput, ctx: StepContext): Promise<void> {
+  if (ctx.ledger.databaseName !== undefined && ctx.ledger.databaseName === run.database) {
+    throw new SafeshiftError('TARGET_REFUSED', `"${run.database}" is the database safeshift keeps its ledger in; restoring or migrating it would rewind the record of every run. Give the application's database`);
+  }
+  const problem = await ctx.connector.targetProblem?.(run.database);
+  if (problem !== undefined) throw new SafeshiftError('TARGET_REFUSED', `${problem}; safeshift will not ${run.kind === 'rehearsal' ? 'rehearse on' : run.kind} it`);
+}
+
+/**
+ * An upgrade or restore with nothing quiesced is refused unless said on purpose (`noQuiesce`): the
+ * run brings a snapshot back when it fails (and a restore always does), which discards whatever was
+ * written after the snapshot. Each spec is checked by its quiescer, changing nothing.
+ */
+async function checkQuiesce(run: RunInput, ctx: StepContext): Promise<void> {
+  const specs = run.quiesce ?? [];
+  if (run.kind !== 'rehearsal' && specs.length === 0 && !run.noQuiesce) {
+    const loss = run.kind === 'restore'
+      ? 'a restore replaces the database with the snapshot, so every write that reaches it while the restore runs is lost'
+      : 'if the upgrade fails after its pre-upgrade snapshot, production is brought back to that snapshot, and every write committed after it is lost';
+    throw new SafeshiftError('NOTHING_QUIESCED',
+      `no API is quiesced for this ${run.kind} of "${run.database}": ${loss}. Give --quiesce SPEC for every API that writes to it `
+      + '(db-role:ROLE, http:URL, lambda:NAME), or --no-quiesce to run without, accepting that loss', { details: { database: run.database } });
+  }
+  for (const spec of specs) await ctx.quiescers.create(spec, run.database).check();
+}

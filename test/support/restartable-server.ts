@@ -1,0 +1,81 @@
+import { execFile, spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureEmbeddedServer, stopEmbeddedServer } from '../../src/adapters/local/embedded-postgres.ts';
+
+/** A PostgreSQL server of one test file's own, which the test may stop and start again on the same port. */
+export interface RestartableServer {
+  /** Superuser URL on its `postgres` database (holds the password: fine in tests, never in output). */
+  readonly url: string;
+  /** Stops it as an operator or a failover would: a fast shutdown, open sessions ended (57P01). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, so every URL a run holds works again. */
+  start(): Promise<void>;
+  /** Stops it and deletes its files. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * The test run's global setup sweeps folders with this prefix whose owner process is gone, so a
+ * cluster left by a crashed test file is stopped and deleted by the next run.
+ */
+const PREFIX = 'safeshift-test-';
+
+/**
+ * Creates and starts a private embedded cluster in a temp folder, apart from the shared test server
+ * (other test files run on that one in parallel, and must never see it restart). Durability is off,
+ * as on the shared one: nothing in it needs to survive a crash.
+ *
+ * @example
+ * ```ts
+ * const server = await restartableServer();
+ * try { await server.stop(); await server.start(); } finally { await server.dispose(); }
+ * ```
+ */
+export async function restartableServer(): Promise<RestartableServer> {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), PREFIX));
+  // mkdtemp makes it 0700; as root the server runs as "postgres" and must enter it.
+  await fs.chmod(root, 0o755);
+  await fs.writeFile(path.join(root, 'owner.pid'), `${process.pid}\n`);
+  const dataDir = path.join(root, 'pg');
+  const dispose = async () => {
+    await stopEmbeddedServer({ dataDir }).catch(() => undefined);
+    await fs.rm(root, { recursive: true, force: true });
+  };
+  try {
+    const { url, port } = await ensureEmbeddedServer({ dataDir, settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } });
+    return {
+      url,
+      stop: async () => { await stopEmbeddedServer({ dataDir }); },
+      // ensureEmbeddedServer would pick a new free port; the run's URLs name this one.
+      start: () => pgCtl(['start', '-w', '-s', '-t', '60', '-D', dataDir, '-l', path.join(dataDir, 'server.log'), '-o', `-p ${port}`]),
+      dispose,
+    };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+async function pgCtl(args: readonly string[]): Promise<void> {
+  const { pg_ctl: bin } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { pg_ctl: string };
+  const ids = process.getuid?.() === 0 ? await postgresIds() : {};
+  // PG* variables from the shell are meant for another server.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PG')));
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl ${args[0]} exited with ${code}: ${output.trim()}`))));
+  });
+}
+
+/** Postgres refuses to run as root: as root, pg_ctl runs as the "postgres" user the embedded setup made. */
+async function postgresIds(): Promise<{ uid: number; gid: number }> {
+  const id = (flag: string) => new Promise<number>((resolve, reject) =>
+    execFile('id', [flag, 'postgres'], (e, out) => (e ? reject(e) : resolve(Number.parseInt(out, 10)))));
+  return { uid: await id('-u'), gid: await id('-g') };
+}

@@ -1,0 +1,111 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openLocalPorts, runWorkflow, type WorkflowReport } from '../src/adapters/local/local-workflows.ts';
+import type { StepInvoker } from '../src/adapters/local/local-runner.ts';
+import { connectPg } from '../src/adapters/local/pg-connection.ts';
+import { escapeIdentifier } from '../src/core/identifiers.ts';
+import { runStep } from '../src/steps/registry.ts';
+import { testServerUrl } from './support/database.ts';
+import { InjectedFault } from './support/fault-matrix.ts';
+import { remainingDatabases, TrackedCopies } from './support/run-resources.ts';
+import { EXAMPLE_MIGRATIONS, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
+
+/**
+ * A quiesce that does not hold: the app's role gets its LOGIN back mid-run (a deploy, a person, an
+ * app restarted with its own credentials). Before production changes the run must stop and roll
+ * back; after it changed, bringing the snapshot back would discard what the app wrote since, so the
+ * run stops for an operator with the evidence and discards nothing.
+ */
+let shop: ShopTemplate;
+let before: Record<string, unknown>;
+const copies = new TrackedCopies();
+
+beforeAll(async () => {
+  shop = await shopTemplate(100);
+  const ref = copies.remember(await shop.copy('qlref'));
+  before = await ref.withClient(productionState);
+  await ref.drop();
+});
+afterEach(() => copies.cleanUp());
+afterAll(async () => {
+  expect(await remainingDatabases(copies.made), 'no copy, snapshot or clone left').toEqual([]);
+  await shop.dispose();
+});
+
+/** What an app's deploy would do to a role safeshift locked out. */
+async function giveLoginBack(role: string): Promise<void> {
+  const admin = await connectPg(testServerUrl());
+  try {
+    await admin.query(`alter role ${escapeIdentifier(role)} login`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Runs the steps as they are, doing `act` once before `beforeState` and failing `failState` once. */
+function interfere(beforeState: string, act: () => Promise<void>, failState?: string): StepInvoker {
+  const done = new Set<string>();
+  return async (step, input, state, ctx) => {
+    if (state === beforeState && !done.has('act')) {
+      done.add('act');
+      await act();
+    }
+    if (state === failState && !done.has('fail')) {
+      done.add('fail');
+      throw new InjectedFault(state, 'throws');
+    }
+    return runStep(step, input, ctx);
+  };
+}
+
+async function upgrade(db: CaseDatabase, invoke: StepInvoker): Promise<WorkflowReport> {
+  const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
+  try {
+    return await runWorkflow(ports, { kind: 'upgrade', database: db.database, quiesce: [`db-role:${shop.appRole}`], rehearsal: false }, { invoke });
+  } finally {
+    await ports.close();
+  }
+}
+
+describe('a quiesce that stops holding', () => {
+  it('before production changes: the run stops, is rolled back with production exactly as before, and says what it saw', async () => {
+    const db = await copies.copy(shop, 'ql1');
+    const roleBefore = await db.withClient((c) => roleState(c, shop.appRole, db.database));
+    const report = await upgrade(db, interfere('ConfirmQuiesced', () => giveLoginBack(shop.appRole)));
+    expect(report.run.status, report.run.error?.message).toBe('rolled-back');
+    expect(report.run.error?.code).toBe('QUIESCE_LOST');
+    expect(report.run.error?.message).toContain(`db-role:${shop.appRole} (role ${shop.appRole} can log in)`);
+    expect(report.timeline.some((t) => t.state === 'MigrateProduction'), 'production was never migrated').toBe(false);
+    expect(await db.withClient(productionState)).toEqual(before);
+    expect(report.quiesced.every((q) => q.status === 'resumed')).toBe(true);
+    expect(await db.withClient((c) => roleState(c, shop.appRole, db.database))).toEqual(roleBefore);
+  });
+
+  it('after production changed: nothing is restored or deleted, the run needs an operator, with the evidence', async () => {
+    const db = await copies.copy(shop, 'ql2');
+    // The role comes back while production is being verified, and verifying fails.
+    const report = await upgrade(db, interfere('VerifyProduction', () => giveLoginBack(shop.appRole), 'VerifyProduction'));
+    expect(report.run.status, report.run.error?.message).toBe('needs-operator');
+    // The chain: what failed first, then why production was not brought back.
+    expect(report.run.error?.message).toMatch(/injected fault: VerifyProduction/);
+    const [, rollback] = report.run.errors ?? [];
+    expect(rollback?.code).toBe('QUIESCE_LOST');
+    expect(rollback?.message).toMatch(/Nothing was restored or deleted/);
+    expect(rollback?.message).toContain(`role ${shop.appRole} can log in`);
+    // What is, not what was meant: production is at V3, which the run applied.
+    expect(report.run.toVersion).toBe('3');
+    expect(report.run.applied).toEqual(['V2.1__index_order_status.sql', 'V3__customer_order_totals.ts']);
+    expect(report.run.standing).toMatchObject({ productionVersion: '3', stillQuiesced: [`db-role:${shop.appRole}`], lock: 'kept' });
+    expect(report.run.standing?.next).toContain('safeshift quiesced');
+    expect(report.timeline.some((t) => t.state === 'StartRestoreSnapshot'), 'no restore was started').toBe(false);
+    // Production keeps what the run (and the app, since) made of it; the pre-upgrade snapshot is kept.
+    expect(await db.withClient(productionState)).not.toEqual(before);
+    const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
+    try {
+      expect(await ports.ctx.fleet.snapshotStatus(report.run.snapshotId!)).toBe('available');
+      expect((await ports.ctx.ledger.getLock(db.database))?.owner, 'the lock is kept for the operator').toBe(report.run.runId);
+      await ports.ctx.ledger.breakLock(db.database);
+    } finally {
+      await ports.close();
+    }
+  });
+});
