@@ -2,6 +2,7 @@ import { expect } from 'vitest';
 import { openLocalPorts, runWorkflow, type LocalPorts, type WorkflowReport } from '../../src/adapters/local/local-workflows.ts';
 import type { StepInvoker } from '../../src/adapters/local/local-runner.ts';
 import { runStep } from '../../src/steps/registry.ts';
+import type { RunStatus } from '../../src/ports.ts';
 import type { RunInput } from '../../src/steps/state.ts';
 import { testServerUrl } from './database.ts';
 import { EXAMPLE_MIGRATIONS, leftovers, productionState, roleState, type CaseDatabase, type ShopTemplate } from './shop.ts';
@@ -22,17 +23,22 @@ export class InjectedFault extends Error {
 export interface Fault {
   readonly state: string;
   readonly mode: FaultMode;
+  /** Which entry of a looping state (the second migration, a later poll), 1-based. @default 1 */
+  readonly entry?: number;
 }
 
 /**
- * Wraps the real steps so that each listed fault fires once, at its state: the step throws before
- * doing anything, or does its work and then throws (a crash before returning), or is delivered twice
- * (Step Functions' at-least-once delivery) and the second result is returned.
+ * Wraps the real steps so that each listed fault fires once, at its state's entry: the step throws
+ * before doing anything, or does its work and then throws (a crash before returning), or is delivered
+ * twice (Step Functions' at-least-once delivery) and the second result is returned.
  */
 export function faultInjector(ports: LocalPorts, faults: readonly Fault[], fired: Fault[]): StepInvoker {
   const pending = [...faults];
+  const entries = new Map<string, number>();
   return async (step, input, stateName, ctx) => {
-    const i = pending.findIndex((f) => f.state === stateName);
+    const entry = (entries.get(stateName) ?? 0) + 1;
+    entries.set(stateName, entry);
+    const i = pending.findIndex((f) => f.state === stateName && (f.entry ?? 1) === entry);
     if (i < 0) return runStep(step, input, ctx);
     const [fault] = pending.splice(i, 1);
     if (!fault) return runStep(step, input, ctx);
@@ -66,11 +72,39 @@ export async function runOn(shop: ShopTemplate, db: CaseDatabase, input: Omit<Ru
   }
 }
 
+/** The later entries of looping Task states in a run (a state's second migration, a later poll), in order. */
+export function laterEntries(report: WorkflowReport, definition: { States: Record<string, Record<string, unknown>> }): { state: string; entry: number }[] {
+  const seen = new Map<string, number>();
+  const out: { state: string; entry: number }[] = [];
+  for (const t of report.timeline) {
+    if (definition.States[t.state]?.Type !== 'Task') continue;
+    const entry = (seen.get(t.state) ?? 0) + 1;
+    seen.set(t.state, entry);
+    if (entry > 1) out.push({ state: t.state, entry });
+  }
+  return out;
+}
+
 /** The Task states a run entered, in order, each once. */
 export function taskStates(report: WorkflowReport, definition: { States: Record<string, Record<string, unknown>> }): string[] {
   const seen = new Set<string>();
   for (const t of report.timeline) if (definition.States[t.state]?.Type === 'Task') seen.add(t.state);
   return [...seen];
+}
+
+/**
+ * The one outcome a single fault at `state` must give, from the machine's own definition: a
+ * repeated delivery changes nothing (the outcome of no fault); a state that retries any error
+ * (`persistent`) absorbs one failure and the run succeeds; a failure before `Quiesce` refuses the run
+ * (nothing was changed); any later failure rolls it back. `forward` is the no-fault run's Task order.
+ */
+export function expectedOutcome(definition: { States: Record<string, Record<string, unknown>> }, forward: readonly string[], fault: Fault): RunStatus {
+  if (fault.mode === 'delivered-twice') return 'succeeded';
+  const retry = (definition.States[fault.state]?.Retry ?? []) as { ErrorEquals: string[] }[];
+  if (retry.some((r) => r.ErrorEquals.includes('States.ALL'))) return 'succeeded';
+  const quiesce = forward.indexOf('Quiesce');
+  if (quiesce < 0) throw new Error('the forward run never entered Quiesce');
+  return forward.indexOf(fault.state) < quiesce ? 'refused' : 'rolled-back';
 }
 
 /**
@@ -82,10 +116,11 @@ export async function expectSafeOutcome(opts: {
   readonly shop: ShopTemplate; readonly db: CaseDatabase; readonly report: WorkflowReport;
   readonly before: Record<string, unknown>; readonly after: Record<string, unknown>; readonly roleBefore: Record<string, unknown>;
   readonly label: string;
+  /** The one outcome this case must have ({@link expectedOutcome}); "any safe one" is not an assertion. */
+  readonly expected: RunStatus;
 }): Promise<void> {
   const { report, db, label } = opts;
-  // Refused (a fault before anything changed) is a safe outcome too: production exactly as before.
-  expect(['succeeded', 'rolled-back', 'refused'], `${label}: status ${report.run.status} ${report.run.error?.message ?? ''}`).toContain(report.run.status);
+  expect(report.run.status, `${label}: status ${report.run.status} ${report.run.error?.message ?? ''}`).toBe(opts.expected);
   const state = await db.withClient(productionState);
   if (report.run.status === 'succeeded') expect(state, `${label}: production fully upgraded`).toEqual(opts.after);
   else expect(state, `${label}: production exactly as before`).toEqual(opts.before);
