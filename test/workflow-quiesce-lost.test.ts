@@ -4,6 +4,7 @@ import type { StepInvoker } from '../src/adapters/local/local-runner.ts';
 import { connectPg } from '../src/adapters/local/pg-connection.ts';
 import { escapeIdentifier } from '../src/core/identifiers.ts';
 import { runStep } from '../src/steps/registry.ts';
+import { runSafeshift } from './support/cli.ts';
 import { testServerUrl } from './support/database.ts';
 import { InjectedFault } from './support/fault-matrix.ts';
 import { remainingDatabases, TrackedCopies } from './support/run-resources.ts';
@@ -82,6 +83,7 @@ describe('a quiesce that stops holding', () => {
 
   it('after production changed: nothing is restored or deleted, the run needs an operator, with the evidence', async () => {
     const db = await copies.copy(shop, 'ql2');
+    const roleBefore = await db.withClient((c) => roleState(c, shop.appRole, db.database));
     // The role comes back while production is being verified, and verifying fails.
     const report = await upgrade(db, interfere('VerifyProduction', () => giveLoginBack(shop.appRole), 'VerifyProduction'));
     expect(report.run.status, report.run.error?.message).toBe('needs-operator');
@@ -107,5 +109,15 @@ describe('a quiesce that stops holding', () => {
     } finally {
       await ports.close();
     }
+    // With the lock broken, a new run is still refused while the old run's APIs are recorded quiesced:
+    // its Quiesce would take the stopped state for the one to go back to.
+    const again = await upgrade(db, (step, input, _state, ctx) => runStep(step, input, ctx));
+    expect(again.run.status).toBe('refused');
+    expect(again.run.error?.code).toBe('STILL_QUIESCED');
+    expect(again.run.error?.message).toContain('safeshift quiesced --resume');
+    // The one command that puts them back, to the state the first run recorded.
+    const resumed = await runSafeshift(['quiesced', '--resume', '--database-url', db.url]);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    expect(await db.withClient((c) => roleState(c, shop.appRole, db.database))).toEqual(roleBefore);
   });
 });

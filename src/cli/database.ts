@@ -1,6 +1,6 @@
 import { ensureEmbeddedServer } from '../adapters/local/embedded-postgres.ts';
 import { connectPg, redactUrl, withDatabase } from '../adapters/local/pg-connection.ts';
-import { SqlStates, sqlState } from '../core/errors.ts';
+import { SafeshiftError, SqlStates, sqlState } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type pg from 'pg';
 
@@ -31,11 +31,18 @@ export async function openDatabase(url: string | undefined, log: Logger): Promis
   return { client, label: redactUrl(target), close: () => client.end() };
 }
 
-/** Creates a database on the server at `serverUrl` when it does not exist yet. */
-export async function ensureDatabase(serverUrl: string, name: string): Promise<void> {
+/**
+ * Creates a database on the server at `serverUrl` when it does not exist yet; with `create: false`
+ * refuses instead (DATABASE_NOT_FOUND), so a mistyped name is said, not made into an empty database.
+ */
+export async function ensureDatabase(serverUrl: string, name: string, create = true): Promise<void> {
   const admin = await connectPg(serverUrl, { applicationName: 'safeshift' });
   try {
     const { rows } = await admin.query('select 1 from pg_database where datname = $1', [name]);
+    if (rows.length === 0 && !create) {
+      throw new SafeshiftError('DATABASE_NOT_FOUND', `database "${name}" does not exist on the embedded PostgreSQL; nothing was created. `
+        + `Check the name (\`psql\` \\l lists them), or say --create to start it empty`);
+    }
     if (rows.length === 0) {
       await admin.query(`create database ${admin.escapeIdentifier(name)}`).catch((error: unknown) => {
         // Two commands starting at once may both try; the loser's database already exists.

@@ -12,9 +12,15 @@ export const WORKFLOW_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   database: { type: 'string', placeholder: 'NAME', description: `with the embedded PostgreSQL, which database (default: ${EMBEDDED_DATABASE})` },
 };
 
+/** `--create`, for the verbs that may start from an empty database (upgrade, rehearse). */
+export const CREATE_OPTION: Readonly<Record<string, OptionSpec>> = {
+  create: { type: 'boolean', description: 'with the embedded PostgreSQL: create the database when it does not exist (empty: every migration is pending)' },
+};
+
 /**
  * Opens the local ports for the database a command names: `--database-url` (or DATABASE_URL) gives
- * the server and the database; without either, the embedded PostgreSQL and its `app` database.
+ * the server and the database; without either, the embedded PostgreSQL and its `app` database. A
+ * database that does not exist is refused, never made, unless the command was given `--create`.
  */
 export async function openTarget(input: CommandInput, opts: { needsDir: boolean }): Promise<{ ports: LocalPorts; database: string }> {
   const url = String(input.values['database-url'] ?? '') || input.env.DATABASE_URL || '';
@@ -28,7 +34,7 @@ export async function openTarget(input: CommandInput, opts: { needsDir: boolean 
     const server = await ensureEmbeddedServer({ log: (l) => input.log.info(l) });
     database = String(input.values.database ?? EMBEDDED_DATABASE);
     serverUrl = server.url;
-    await ensureDatabase(server.url, database);
+    await ensureDatabase(server.url, database, input.values.create === true);
   }
   const ports = await openLocalPorts({
     serverUrl, database, migrationsDir: opts.needsDir ? migrationsDir(input) : '.', history: historyLocation(input), log: input.log,

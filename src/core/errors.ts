@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'TARGET_REFUSED'
   | 'NOTHING_QUIESCED'
   | 'QUIESCE_LOST'
+  | 'STILL_QUIESCED'
   | 'LINT_VIOLATION'
   | 'LOCKED'
   | 'LOCK_TIMEOUT'

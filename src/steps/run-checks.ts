@@ -30,6 +30,15 @@ async function checkTarget(run: RunInput, ctx: StepContext): Promise<void> {
  * written after the snapshot. Each spec is checked by its quiescer, changing nothing.
  */
 async function checkQuiesce(run: RunInput, ctx: StepContext): Promise<void> {
+  // A run that stopped half-way left APIs quiesced: a new Quiesce would record that stopped state as
+  // the one to go back to, and resume nothing. Nothing new starts until they are put back.
+  const left = (await ctx.ledger.listQuiesced({ database: run.database, active: true })).filter((q) => q.runId !== run.runId);
+  if (left.length > 0 && run.kind !== 'rehearsal') {
+    throw new SafeshiftError('STILL_QUIESCED',
+      `${left.map((q) => `${q.apiId} (run ${q.runId})`).join(', ')} ${left.length === 1 ? 'is' : 'are'} still recorded as quiesced for "${run.database}" by a run that did not finish; `
+      + `a new ${run.kind} would take that stopped state for the one to go back to. Put ${left.length === 1 ? 'it' : 'them'} back first: \`safeshift quiesced --resume --database ${run.database}\` `
+      + 'resumes each to the state its run recorded', { details: { apis: left.map((q) => q.apiId), runs: [...new Set(left.map((q) => q.runId))] } });
+  }
   const specs = run.quiesce ?? [];
   if (run.kind !== 'rehearsal' && specs.length === 0 && !run.noQuiesce) {
     const loss = run.kind === 'restore'

@@ -7,9 +7,9 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bi
 export interface CliRun { readonly code: number | null; readonly stdout: string; readonly stderr: string }
 
 /** Runs the real `safeshift` command in a child process, as a user or a pipeline would. */
-export function runSafeshift(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+export function runSafeshift(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });

@@ -3,7 +3,7 @@ import { requireVersion } from '../../core/version.ts';
 import type { Command } from '../command.ts';
 import { DATABASE_OPTIONS, DIR_OPTION } from '../common-options.ts';
 import { table } from '../format.ts';
-import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
+import { CREATE_OPTION, openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
 import { describeRun, exitCodeFor } from '../workflow-report.ts';
 
 /** `safeshift rehearse`: every pending migration on a clone of production, timed. */
@@ -13,7 +13,7 @@ export const rehearseCommand: Command = {
   description: 'Production is not changed (locally, taking the snapshot briefly holds off new connections to it). The clone is deleted on every path. '
     + 'The ledger keeps the per-migration durations, lock retries and the predicted quiesced window for `safeshift runs` and the console.',
   examples: ['safeshift rehearse --dir migrations', 'safeshift rehearse --target 5 --json'],
-  options: { ...DIR_OPTION, ...WORKFLOW_OPTIONS, schema: DATABASE_OPTIONS.schema!, table: DATABASE_OPTIONS.table!, target: { type: 'string', placeholder: 'V', description: 'rehearse up to this version' } },
+  options: { ...DIR_OPTION, ...WORKFLOW_OPTIONS, ...CREATE_OPTION, schema: DATABASE_OPTIONS.schema!, table: DATABASE_OPTIONS.table!, target: { type: 'string', placeholder: 'V', description: 'rehearse up to this version' } },
   usesDatabase: true,
   async run(input) {
     const target = typeof input.values.target === 'string' ? requireVersion(input.values.target, '--target').text : null;

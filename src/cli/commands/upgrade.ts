@@ -3,7 +3,7 @@ import { OptionError } from '../../core/errors.ts';
 import { requireVersion } from '../../core/version.ts';
 import type { Command } from '../command.ts';
 import { DATABASE_OPTIONS, DIR_OPTION, QUIESCE_SAFETY_OPTIONS, quiesceSafety } from '../common-options.ts';
-import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
+import { CREATE_OPTION, openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
 import { describeRun, exitCodeFor } from '../workflow-report.ts';
 import { AWS_OPTIONS, isAwsMode, runOnAws } from '../aws-mode.ts';
 
@@ -23,6 +23,7 @@ export const upgradeCommand: Command = {
   options: {
     ...DIR_OPTION,
     ...WORKFLOW_OPTIONS,
+    ...CREATE_OPTION,
     ...QUIESCE_SAFETY_OPTIONS,
     ...AWS_OPTIONS,
     schema: DATABASE_OPTIONS.schema!,
