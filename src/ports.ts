@@ -58,7 +58,12 @@ export type Json = string | number | boolean | null | Json[] | { [key: string]: 
 // Fleet: snapshots, clones and swaps of databases.
 
 /** What safeshift created a snapshot for. */
-export type SnapshotKind = 'pre-upgrade' | 'safety' | 'rehearsal';
+/**
+ * `retired` and `failed` are not snapshots but databases a run replaced (the production a forward
+ * swap replaced, the production a rollback replaced): kept until `keepUntil`, since they may hold
+ * writes nothing else has. They cannot be restored from; `snapshots` lists them.
+ */
+export type SnapshotKind = 'pre-upgrade' | 'safety' | 'rehearsal' | 'retired' | 'failed';
 
 /** Tags safeshift puts on everything it creates, so it only ever deletes its own. */
 export interface SafeshiftTags {
@@ -265,6 +270,8 @@ export interface SnapshotRecord {
   readonly status: 'creating' | 'available' | 'deleted';
   /** How long the snapshot took to become available, once it is. */
   readonly durationMs?: number;
+  /** For a kept database (`retired`, `failed`): when cleanup may delete it. */
+  readonly keepUntil?: string;
 }
 
 /** The record of one quiesced API, written before it is quiesced. */

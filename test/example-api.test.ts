@@ -1,4 +1,8 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,11 +10,14 @@ import { connectPg, withDatabase } from '../src/adapters/local/pg-connection.ts'
 import { escapeIdentifier } from '../src/core/identifiers.ts';
 import { classifyDbFailure } from '../examples/api/db-failure.ts';
 import { startShopApi, type ShopApi } from '../examples/api/server.ts';
+import { startWriter } from '../examples/load/writer.ts';
 import { dropShop } from '../examples/seed/drop-shop.ts';
 import { seedShop } from '../examples/seed/seed-shop.ts';
 import { testServerUrl } from './support/database.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('../examples/migrations', import.meta.url));
+const API_MAIN = fileURLToPath(new URL('../examples/api/main.ts', import.meta.url));
+const TSX = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -30,7 +37,7 @@ async function shop() {
   cleanups.push(() => api.close());
   const admin = await connectPg(withDatabase(testServerUrl(), names.database));
   cleanups.push(() => admin.end());
-  return { api, admin, role: names.appRole, log };
+  return { api, admin, role: names.appRole, appUrl, log };
 }
 
 interface Answer { status: number; retryAfter: string | null; body: any }
@@ -161,6 +168,130 @@ describe('shop API', () => {
     await admin.query('commit');
     expect(answer).toMatchObject({ status: 503, retryAfter: '1', body: { written: 'unknown' } });
     expect((await postOrder(api, 1)).status).toBe(201); // the dead client was discarded, not reused
+  });
+});
+
+/** The API as its own process, as people run it (examples/api/main.ts): a crash there ends the process. */
+interface ApiProcess {
+  readonly url: string;
+  readonly maintenanceUrl: string;
+  /** Everything it wrote to stderr so far. */
+  output(): string;
+  /** null while it runs; its exit code (or signal) once it has exited. */
+  exited(): string | null;
+  /** SIGTERM, then waits for it to exit (it lets writes in flight finish). */
+  stop(): Promise<void>;
+}
+
+async function startApiProcess(args: readonly string[], env: Record<string, string> = {}): Promise<ApiProcess> {
+  const child = spawn(TSX, [API_MAIN, '--port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  let output = '';
+  let exit: string | null = null;
+  const gone = new Promise<void>((resolve) => child.once('exit', (code, signal) => { exit = signal ?? String(code); resolve(); }));
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const stop = async () => {
+    if (exit === null) child.kill('SIGTERM');
+    await gone;
+  };
+  cleanups.push(stop);
+  const until = Date.now() + 30_000;
+  let url: string | undefined;
+  while (!(url = /shop API on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1])) {
+    if (exit !== null) throw new Error(`the API exited (${exit}) before it listened:\n${output}`);
+    if (Date.now() > until) throw new Error(`the API did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { url, maintenanceUrl: `${url}/maintenance`, output: () => output, exited: () => exit, stop };
+}
+
+describe('shop API process', () => {
+  it('keeps running and never loses an acknowledged write while its sessions are killed again and again', async () => {
+    const { admin, role, appUrl } = await shop();
+    const api = await startApiProcess(['--database-url', appUrl]);
+    const problems: string[] = [];
+    const writer = startWriter({ apiUrl: api.url, concurrency: 8, customers: 20, maxRetryWaitMs: 20, log: (l) => problems.push(l) });
+    cleanups.push(() => writer.stop());
+    // Kill every session of the app role, as a swap or a restore does, ~every 15 ms for 6 s: new
+    // sessions are ended at every stage (connecting, idle in the pool, mid-insert, just handed out).
+    let kills = 0;
+    const until = Date.now() + 6_000;
+    while (Date.now() < until && api.exited() === null) {
+      const { rows } = await admin.query<{ n: number }>(
+        'select count(*) filter (where pg_terminate_backend(pid))::int as n from pg_stat_activity where usename = $1', [role]);
+      kills += rows[0]!.n;
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    expect(api.exited(), api.output()).toBeNull();
+    await eventually(async () => (await call(`${api.url}/health`, 'GET')).status === 200, 'the API to reach the database again');
+    const report = await writer.stop();
+    expect(api.exited(), api.output()).toBeNull();
+    expect(kills).toBeGreaterThan(20);
+    expect(report.acknowledgedIds.length).toBeGreaterThan(0);
+    expect(report.refused).toBeGreaterThan(0);
+    expect({ errors: report.errors, problems }).toEqual({ errors: 0, problems: [] });
+    const { rows } = await admin.query<{ n: number }>('select count(*)::int as n from orders where id = any($1::bigint[])', [report.acknowledgedIds]);
+    expect(rows[0]!.n).toBe(report.acknowledgedIds.length);
+  }, 60_000);
+
+  it('comes back in maintenance after a restart when its state file says so', async () => {
+    const { admin, appUrl } = await shop();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'shop-api-state-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const stateFile = path.join(dir, 'mode.json');
+    const count = async () => (await admin.query<{ n: number }>('select count(*)::int as n from orders')).rows[0]!.n;
+
+    const first = await startApiProcess(['--database-url', appUrl, '--state-file', stateFile]);
+    expect(await call(first.maintenanceUrl, 'GET')).toMatchObject({ status: 200, body: { mode: 'normal' } });
+    expect(await call(first.maintenanceUrl, 'PUT', { mode: 'maintenance' })).toMatchObject({ status: 200, body: { mode: 'maintenance' } });
+    await first.stop();
+    const before = await count();
+
+    // The same file through the environment variable this time.
+    const second = await startApiProcess(['--database-url', appUrl], { SHOP_API_STATE_FILE: stateFile });
+    expect(await call(second.maintenanceUrl, 'GET')).toMatchObject({ status: 200, body: { mode: 'maintenance' } });
+    expect(await call(`${second.url}/orders`, 'POST', { customerId: 1, amountCents: 100 }))
+      .toMatchObject({ status: 503, retryAfter: '1', body: { written: 'no' } });
+    expect(await count()).toBe(before);
+    expect(await call(second.maintenanceUrl, 'PUT', { mode: 'normal' })).toMatchObject({ status: 200, body: { mode: 'normal' } });
+    expect((await call(`${second.url}/orders`, 'POST', { customerId: 1, amountCents: 100 })).status).toBe(201);
+    await second.stop();
+
+    const third = await startApiProcess(['--database-url', appUrl, '--state-file', stateFile]);
+    expect(await call(third.maintenanceUrl, 'GET')).toMatchObject({ body: { mode: 'normal' } });
+    // Written through a temporary file and a rename: none is left behind.
+    expect(await readdir(dir)).toEqual(['mode.json']);
+  });
+});
+
+describe('shop API state file', () => {
+  it('refuses to start when the file does not hold a mode, rather than guessing normal', async () => {
+    const { appUrl } = await shop();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'shop-api-state-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const stateFile = path.join(dir, 'mode.json');
+    await writeFile(stateFile, '{"mode":"mainten');
+    await expect(startShopApi({ databaseUrl: appUrl, stateFile })).rejects.toThrow(/does not hold \{"mode"/);
+  });
+
+  it('starts in normal without a file, records each PUT before answering, and starts in what it recorded', async () => {
+    const { appUrl } = await shop();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'shop-api-state-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const stateFile = path.join(dir, 'nested', 'mode.json');
+    const recorded = async () => JSON.parse(await readFile(stateFile, 'utf8')).mode;
+    const api = await startShopApi({ databaseUrl: appUrl, stateFile });
+    expect(api.startMode).toBe('normal');
+    expect(await recorded()).toBe('normal');
+    // Overlapping PUTs: whichever the gate ends in is the one on file.
+    await Promise.all(Array.from({ length: 10 }, (_, i) => setMode(api, i % 2 ? 'normal' : 'maintenance')));
+    expect(await recorded()).toBe((await call(api.maintenanceUrl, 'GET')).body.mode);
+    expect((await setMode(api, 'maintenance')).status).toBe(200);
+    expect(await recorded()).toBe('maintenance');
+    await api.close();
+    const again = await startShopApi({ databaseUrl: appUrl, stateFile });
+    cleanups.push(() => again.close());
+    expect(again.startMode).toBe('maintenance');
+    expect((await postOrder(again)).status).toBe(503);
   });
 });
 

@@ -41,6 +41,7 @@ function fakeLedger(overrides: Partial<Ledger> = {}): Ledger {
     startRun: async (run) => { if (!runs.has(run.runId)) runs.set(run.runId, run); return runs.get(run.runId)!; },
     updateRun: async (id, patch) => { const r = { ...runs.get(id)!, ...patch }; runs.set(id, r); return r; },
     releaseLock: async () => {},
+    listQuiesced: async () => [],
     ...overrides,
   };
   return ledger as Ledger;

@@ -127,7 +127,7 @@ describe('quiesce specs checked before the lock', () => {
       await admin.query(`drop role if exists ${escapeIdentifier(superuser)}`);
       await admin.end();
     }
-  });
+  }, 180_000);
 });
 
 describe('the input contract, enforced by the machine itself', () => {

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { classifyDbFailure, type DbFailure, type FailurePhase } from './db-failure.ts';
+import { readModeFile, writeModeFile } from './mode-file.ts';
 import { WriteGate, type ApiMode } from './write-gate.ts';
 
 export interface ShopApiOptions {
@@ -13,6 +14,14 @@ export interface ShopApiOptions {
   readonly host?: '127.0.0.1';
   /** How long `PUT /maintenance` waits for writes in flight before giving up with 503. @default 30000 */
   readonly drainTimeoutMs?: number;
+  /**
+   * A file where the API records its mode on every `PUT /maintenance`, before answering, and reads it
+   * back at start, so an API restarted mid-upgrade comes back in `maintenance` rather than taking
+   * writes while safeshift believes it quiet. Give one whenever safeshift quiesces this API. A file
+   * that exists but does not hold a mode makes the start fail (fix or delete it).
+   * @default none: the mode lives in memory only and every start is in `normal`
+   */
+  readonly stateFile?: string;
   /** Where the API reports trouble (never a password). @default silent */
   readonly log?: (line: string) => void;
 }
@@ -24,6 +33,8 @@ export interface ShopApi {
   readonly maintenanceUrl: string;
   /** Stops taking requests, lets those in flight finish and closes the pool. */
   close(): Promise<void>;
+  /** The mode it started in: `maintenance` when its state file said so. */
+  readonly startMode: ApiMode;
   /** Writes acknowledged (201) and refused (503) since start. */
   stats(): { acknowledged: number; refused: number };
 }
@@ -60,6 +71,10 @@ class HttpError extends Error {
  *   maintenance; the client may PUT again); if a `{"mode":"normal"}` arrives meanwhile, `409`.
  * - `PUT /maintenance` `{"mode":"normal"}` → takes writes again, `200 {"mode":"normal","inFlight":n}`.
  * - A bad body → `400`. Any other method → `405` with `Allow`.
+ * - With `stateFile`, each PUT records the mode there (atomically) before it answers, and a restart
+ *   comes back in the mode last recorded. If it cannot be recorded the PUT answers `500`; a switch to
+ *   maintenance still holds in memory (refusing writes is the safe side), a switch to normal does not
+ *   happen. Without `stateFile` every start is in `normal`.
  *
  * A write is never silently dropped: in maintenance, and whenever the database refuses or loses the
  * connection (role locked out, sessions ended, database being snapshotted or swapped), the answer is
@@ -78,6 +93,11 @@ class HttpError extends Error {
 export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
   const log = opts.log ?? (() => {});
   const drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
+  const stateFile = opts.stateFile;
+  // Read before anything listens: a request must never see a mode the file contradicts.
+  const startMode = stateFile === undefined ? 'normal' : (await readModeFile(stateFile)) ?? 'normal';
+  // Recording the first mode now finds an unwritable path at start, not in the middle of a quiesce.
+  if (stateFile !== undefined) await writeModeFile(stateFile, startMode);
   const pool = new pg.Pool({
     connectionString: opts.databaseUrl,
     max: 10,
@@ -87,11 +107,29 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
     statement_timeout: 15_000,
     idleTimeoutMillis: 10_000,
   });
-  // An idle client whose session is ended (safeshift locking the role out) is removed by the pool,
-  // which then emits 'error': without this listener that would crash the process.
-  pool.on('error', (error) => log(`idle database connection lost: ${classifyDbFailure(error, 'connect').reason}`));
+  // safeshift ends the app's sessions at any moment (quiesce, snapshot, swap, restore), so every
+  // 'error' a client or the pool can emit must have a listener, or EventEmitter throws it and the
+  // process dies. pg-pool listens on a client only while it is idle, and re-emits its error on the
+  // pool: listened to here. A checked-out client has no listener of the pool's, and a new client is
+  // handed out with none: when the server's FATAL (57P01) arrives in the same read as the
+  // ReadyForQuery that completes the connection, the client emits it before `await pool.connect()`
+  // has resumed. 'connect' is emitted before the client is handed out, so a listener attached there
+  // covers every client for its whole life. The statement in flight still fails with the error, and a
+  // client whose connection broke is not queryable, so release() discards it instead of reusing it.
+  const lost = new WeakSet<object>();
+  const reportLost = (error: Error, client: object | undefined) => {
+    // One session's end comes as several errors (the FATAL, then the socket closing): log it once.
+    if (client !== undefined) {
+      if (lost.has(client)) return;
+      lost.add(client);
+    }
+    log(`database session lost: ${classifyDbFailure(error, 'connect').reason}`);
+  };
+  pool.on('error', (error, client) => reportLost(error, client));
+  pool.on('connect', (client) => client.on('error', (error) => reportLost(error, client)));
 
-  const gate = new WriteGate();
+  const gate = new WriteGate(startMode);
+  if (startMode === 'maintenance') log(`starting in maintenance, as recorded in ${stateFile}: writes get 503 until PUT {"mode":"normal"}`);
   const counters = { acknowledged: 0, refused: 0 };
 
   async function insertOrder(customerId: number, amountCents: number): Promise<number> {
@@ -101,10 +139,7 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
     } catch (error) {
       throw failure(error, 'connect');
     }
-    // A checked-out client has no listener of the pool's: keep a connection dropped between
-    // statements from becoming an uncaught 'error' event.
-    const onError = (error: Error) => log(`database connection lost during a write: ${error.message}`);
-    client.on('error', onError);
+    // The client's 'error' listener is the one attached on the pool's 'connect' (see above).
     let failed: unknown;
     try {
       // One autocommit statement: pg resolves it only on ReadyForQuery, which the server sends
@@ -115,7 +150,6 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
       failed = error;
       throw failure(error, 'query');
     } finally {
-      client.off('error', onError);
       // Passing the error makes the pool discard the client rather than hand a dead one out again.
       client.release(failed !== undefined);
     }
@@ -166,17 +200,45 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
     }
   }
 
+  // Mode changes take turns, each changing the gate and recording it together, so the file ends up
+  // holding the mode the gate was last put in even when PUTs overlap.
+  let modeTurn: Promise<unknown> = Promise.resolve();
+  function changeMode(change: () => Promise<void>): Promise<void> {
+    const turn = modeTurn.then(change);
+    modeTurn = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async function record(mode: ApiMode): Promise<void> {
+    if (stateFile === undefined) return;
+    try {
+      await writeModeFile(stateFile, mode);
+    } catch (error) {
+      log(`could not record mode ${mode} in ${stateFile}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new HttpError(500, `could not record mode ${mode} in the state file; still in ${gate.mode}`);
+    }
+  }
+
   async function putMaintenance(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const body = await readJson(req);
     const mode = (body as { mode?: unknown } | null)?.mode;
     if (mode !== 'maintenance' && mode !== 'normal') throw new HttpError(400, 'expected {"mode":"maintenance"} or {"mode":"normal"}');
     if (mode === 'normal') {
-      gate.resume();
+      // Recorded first: a crash in between restarts in maintenance, the safe side.
+      await changeMode(async () => {
+        await record('normal');
+        gate.resume();
+      });
       log('maintenance off: taking writes');
       return send(res, 200, { mode: gate.mode, inFlight: gate.inFlight });
     }
+    // Writes are refused at once, before the file is written; the 200 waits for both.
+    await changeMode(async () => {
+      gate.refuse();
+      await record('maintenance');
+    });
     log(`maintenance on: refusing writes, waiting for ${gate.inFlight} in flight`);
-    const drained = await gate.enterMaintenance(drainTimeoutMs);
+    const drained = await gate.drain(drainTimeoutMs);
     if (drained === 'drained') return send(res, 200, { mode: 'maintenance' satisfies ApiMode, inFlight: 0 });
     if (drained === 'resumed') return send(res, 409, { mode: gate.mode, inFlight: gate.inFlight, error: 'switched back to normal before the writes in flight finished' });
     return send(res, 503, { mode: gate.mode, inFlight: gate.inFlight, error: `writes still in flight after ${drainTimeoutMs} ms; PUT again to keep waiting` }, true);
@@ -217,6 +279,7 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
   return {
     url,
     maintenanceUrl: `${url}/maintenance`,
+    startMode,
     stats: () => ({ ...counters }),
     close() {
       closing ??= (async () => {

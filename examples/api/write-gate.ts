@@ -18,9 +18,14 @@ export type DrainResult = 'drained' | 'timed-out' | 'resumed';
  * ```
  */
 export class WriteGate {
-  #mode: ApiMode = 'normal';
+  #mode: ApiMode;
   #inFlight = 0;
   #waiters = new Set<() => void>();
+
+  /** @param mode the mode to start in: an API restarted mid-upgrade starts in `maintenance`. */
+  constructor(mode: ApiMode = 'normal') {
+    this.#mode = mode;
+  }
 
   get mode(): ApiMode {
     return this.#mode;
@@ -42,12 +47,25 @@ export class WriteGate {
     if (this.#inFlight === 0) this.#wake();
   }
 
+  /** Refuses new writes from now on; the writes already admitted carry on (see `drain`). */
+  refuse(): void {
+    this.#mode = 'maintenance';
+  }
+
   /**
    * Refuses new writes from now on and waits until every write already admitted has finished.
    * `'resumed'` if someone switched back to normal meanwhile: the caller must not claim quiet.
    */
   async enterMaintenance(timeoutMs: number): Promise<DrainResult> {
-    this.#mode = 'maintenance';
+    this.refuse();
+    return this.drain(timeoutMs);
+  }
+
+  /**
+   * After `refuse()`: waits until every write admitted before it has finished. Split from `refuse`
+   * so a caller can record the mode between the two without letting a write in meanwhile.
+   */
+  async drain(timeoutMs: number): Promise<DrainResult> {
     if (this.#inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
       let wake: () => void = () => {};

@@ -128,21 +128,51 @@ export async function swapStep(state: WorkflowState, args: { replacement: Resour
 }
 
 /** Roles whose databases a run creates and never keeps. */
-const TEMPORARY_DATABASES: readonly ResourceRole[] = ['rehearsal-clone', 'new', 'restored', 'retired', 'failed'];
+const TEMPORARY_DATABASES: readonly ResourceRole[] = ['rehearsal-clone', 'new', 'restored'];
+/**
+ * Databases a run replaced, kept for a while: the production a forward swap retired, the production a
+ * rollback replaced. Either may hold writes made after the snapshot (an API that did not stay quiesced).
+ */
+const KEPT_DATABASES = ['retired', 'failed'] as const;
+/** How long a replaced database is kept before a later cleanup deletes it. @default 72 h */
+const DEFAULT_KEEP_HOURS = 72;
 
 /**
- * Deletes what the run made and does not keep: clones, the retired production (a snapshot holds it)
- * and the rehearsal snapshot. Pre-upgrade and safety snapshots stay: they are what Restore offers.
+ * Deletes what the run made and does not keep: clones and the rehearsal snapshot. Pre-upgrade and
+ * safety snapshots stay (they are what Restore offers), and so do the databases the run replaced,
+ * recorded in the ledger with the time until which they are kept; kept databases of this production
+ * whose time has passed are deleted here.
  */
 export async function cleanupStep(state: WorkflowState, ctx: StepContext) {
+  const { run } = state;
   const deleted: string[] = [];
+  const kept: string[] = [];
   for (const role of TEMPORARY_DATABASES) {
     const id = targetId(state, role);
-    if (id === state.run.database) continue;
+    if (id === run.database) continue;
     if ((await ctx.fleet.databaseStatus(id)) !== 'missing') {
       await ctx.fleet.deleteDatabase(id);
       deleted.push(id);
     }
+  }
+  const now = ctx.now?.() ?? new Date();
+  for (const role of KEPT_DATABASES) {
+    const id = targetId(state, role);
+    if (id === run.database || (await ctx.fleet.databaseStatus(id)) === 'missing') continue;
+    const existing = await ctx.ledger.getSnapshot(id);
+    const keepUntil = existing?.keepUntil ?? new Date(now.getTime() + (run.keepReplacedHours ?? DEFAULT_KEEP_HOURS) * 3_600_000).toISOString();
+    await ctx.ledger.putSnapshot({
+      snapshotId: id, database: run.database, kind: role, runId: run.runId, createdAt: existing?.createdAt ?? now.toISOString(),
+      schemaVersion: existing?.schemaVersion ?? null, status: 'available', keepUntil,
+    });
+    kept.push(id);
+  }
+  for (const old of await ctx.ledger.listSnapshots(run.database)) {
+    const expired = (old.kind === 'retired' || old.kind === 'failed') && old.status === 'available' && old.keepUntil !== undefined && Date.parse(old.keepUntil) <= now.getTime();
+    if (!expired || kept.includes(old.snapshotId)) continue;
+    await ctx.fleet.deleteDatabase(old.snapshotId);
+    await ctx.ledger.putSnapshot({ ...old, status: 'deleted' });
+    deleted.push(old.snapshotId);
   }
   const rehearsalSnapshot = targetId(state, 'rehearsal-snapshot');
   if ((await ctx.fleet.snapshotStatus(rehearsalSnapshot)) !== 'missing') {
@@ -151,5 +181,5 @@ export async function cleanupStep(state: WorkflowState, ctx: StepContext) {
   }
   const record = await ctx.ledger.getSnapshot(rehearsalSnapshot);
   if (record && record.status !== 'deleted') await ctx.ledger.putSnapshot({ ...record, status: 'deleted' });
-  return { deleted };
+  return { deleted, kept };
 }

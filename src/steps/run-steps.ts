@@ -51,6 +51,9 @@ export async function restorePreflightStep(state: WorkflowState, ctx: StepContex
   if (!record && !tags) {
     throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `no snapshot ${snapshotId} is recorded; \`safeshift snapshots --database ${run.database}\` lists the ones that can be restored`);
   }
+  if (record?.kind === 'retired' || record?.kind === 'failed') {
+    throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `${snapshotId} is not a snapshot but the database run ${record.runId} replaced, kept until ${record.keepUntil ?? 'an operator deletes it'}; restore from a pre-upgrade or safety snapshot (\`safeshift snapshots\`)`);
+  }
   const owner = record?.database ?? tags?.database;
   if (owner !== run.database || (tags && tags.database !== run.database)) {
     throw new SafeshiftError('SNAPSHOT_FOREIGN', `snapshot ${snapshotId} was taken of database ${owner ?? '?'}, not of ${run.database}; a database can only be restored from its own snapshots`);

@@ -20,6 +20,8 @@ export interface RunInput {
   readonly noQuiesce?: boolean;
   /** For restore runs: the snapshot to bring back. */
   readonly snapshotId?: string;
+  /** How long a database the run replaced (ss-old, ss-bad) is kept before a later cleanup deletes it, in hours. @default 72 */
+  readonly keepReplacedHours?: number;
   /** How long one verify check may run, in seconds. @default 30 */
   readonly verifyTimeoutSeconds?: number;
 }

@@ -5,7 +5,7 @@ import { runStep } from '../../src/steps/registry.ts';
 import type { RunStatus } from '../../src/ports.ts';
 import type { RunInput } from '../../src/steps/state.ts';
 import { testServerUrl } from './database.ts';
-import { EXAMPLE_MIGRATIONS, leftovers, productionState, roleState, type CaseDatabase, type ShopTemplate } from './shop.ts';
+import { EXAMPLE_MIGRATIONS, keptDatabases, leftovers, productionState, roleState, type CaseDatabase, type ShopTemplate } from './shop.ts';
 
 /** How a fault is injected into one Task state, once. */
 export type FaultMode = 'throws' | 'crashes-after-side-effect' | 'delivered-twice';
@@ -128,11 +128,18 @@ export async function expectSafeOutcome(opts: {
   expect(report.quiesced.every((q) => q.status === 'resumed' && q.resumedAt), `${label}: every API resumed`).toBe(true);
   expect(await db.withClient((c) => roleState(c, opts.shop.appRole, db.database)), `${label}: role rights put back`).toEqual(opts.roleBefore);
   expect(await db.withClient((c) => leftovers(c, db.database)), `${label}: no temporary database left`).toEqual([]);
+  const kept = await db.withClient((c) => keptDatabases(c, db.database));
   const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
   try {
     expect(await ports.ctx.ledger.getLock(db.database), `${label}: lock released`).toBeUndefined();
     const run = await ports.ctx.ledger.getRun(report.run.runId);
     expect(run?.status, `${label}: terminal record`).not.toBe('running');
+    // A database the run replaced is kept (it may hold writes nothing else has), and recorded with its time.
+    for (const id of kept) {
+      const record = await ports.ctx.ledger.getSnapshot(id);
+      expect(record?.kind === 'retired' || record?.kind === 'failed', `${label}: ${id} recorded as kept`).toBe(true);
+      expect(record?.keepUntil, `${label}: ${id} has a keep-until time`).toBeDefined();
+    }
   } finally {
     await ports.close();
   }

@@ -110,9 +110,19 @@ export async function roleState(client: pg.Client, role: string, database: strin
   return rows[0] ?? {};
 }
 
-/** Databases a run left behind that it should not have (clones, retired productions, rehearsal snapshots). */
-export async function leftovers(client: pg.Client, database: string): Promise<string[]> {
+/** Databases of `kinds` (resource name prefixes) that runs made for `database`. */
+async function runDatabases(client: pg.Client, database: string, kinds: RegExp): Promise<string[]> {
   const slug = database.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24);
   const { rows } = await client.query<{ datname: string }>(`select datname from pg_database where datname like 'ss-%' order by 1`);
-  return rows.map((r) => r.datname).filter((n) => /^ss-(rs|rc|new|old|rst|bad)-/.test(n) && n.includes(`-${slug}-`));
+  return rows.map((r) => r.datname).filter((n) => kinds.test(n) && n.includes(`-${slug}-`));
+}
+
+/** Databases a run left behind that it should not have (clones, rehearsal snapshots). */
+export function leftovers(client: pg.Client, database: string): Promise<string[]> {
+  return runDatabases(client, database, /^ss-(rs|rc|new|rst)-/);
+}
+
+/** The databases runs replaced and keep for a while (ss-old: retired by a swap, ss-bad: replaced by a rollback). */
+export function keptDatabases(client: pg.Client, database: string): Promise<string[]> {
+  return runDatabases(client, database, /^ss-(old|bad)-/);
 }
