@@ -21,6 +21,11 @@ export interface BusyShop {
   withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T>;
   /** Starts the load writer against the API; its unexpected answers go to `log`. */
   startWriter(log: string[]): Writer;
+  /**
+   * Stops the API and starts it again on the same port with no state file, so it comes back in
+   * `normal` mode: what an app restarted by a deploy mid-upgrade does. The writers go on against it.
+   */
+  restartApi(): Promise<void>;
   /** Stops any writer and the API, drops the shop, its role, the snapshots runs kept, and its ledger rows. */
   dispose(): Promise<void>;
 }
@@ -42,6 +47,7 @@ export async function busyShop(opts: { readonly orders: number; readonly custome
   const customers = opts.customers ?? 50;
   const writers: Writer[] = [];
   let api: ShopApi | undefined;
+  let appUrl = '';
   const dispose = async () => {
     await Promise.allSettled(writers.map((w) => w.stop()));
     await api?.close().catch(() => undefined);
@@ -50,9 +56,9 @@ export async function busyShop(opts: { readonly orders: number; readonly custome
     await dropShop({ serverUrl, database, appRole });
   };
   try {
-    const { appUrl } = await seedShop({
+    ({ appUrl } = await seedShop({
       serverUrl, database, appRole, appPassword: randomBytes(12).toString('hex'), migrationsDir: EXAMPLE_MIGRATIONS, customers, orders: opts.orders,
-    });
+    }));
     api = await startShopApi({ databaseUrl: appUrl });
   } catch (error) {
     await dispose();
@@ -69,6 +75,11 @@ export async function busyShop(opts: { readonly orders: number; readonly custome
       } finally {
         await client.end().catch(() => undefined);
       }
+    },
+    async restartApi() {
+      const port = Number(new URL(started.url).port);
+      await api?.close();
+      api = await startShopApi({ databaseUrl: appUrl, port });
     },
     startWriter(log) {
       const writer = startWriter({ apiUrl: started.url, concurrency: 4, customers, log: (l) => log.push(l) });
