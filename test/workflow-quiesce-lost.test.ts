@@ -6,7 +6,7 @@ import { escapeIdentifier } from '../src/core/identifiers.ts';
 import { runStep } from '../src/steps/registry.ts';
 import { runSafeshift } from './support/cli.ts';
 import { testServerUrl } from './support/database.ts';
-import { InjectedFault } from './support/fault-matrix.ts';
+import { FAULT_MODES, InjectedFault } from './support/fault-matrix.ts';
 import { remainingDatabases, TrackedCopies } from './support/run-resources.ts';
 import { EXAMPLE_MIGRATIONS, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
 
@@ -66,6 +66,32 @@ async function upgrade(db: CaseDatabase, invoke: StepInvoker): Promise<WorkflowR
     await ports.close();
   }
 }
+
+describe('the needs-operator path, faulted', () => {
+  it.each(FAULT_MODES)('a run that needs an operator whose FinishNeedsOperator %s still records it, with the chain and the lock kept', async (mode) => {
+    const db = await copies.copy(shop, 'qlf');
+    let faulted = false;
+    const base = interfere('VerifyProduction', () => giveLoginBack(shop.appRole), 'VerifyProduction');
+    const report = await upgrade(db, async (step, input, state, ctx) => {
+      if (state !== 'FinishNeedsOperator' || faulted) return base(step, input, state, ctx);
+      faulted = true;
+      if (mode === 'throws') throw new InjectedFault(state, mode);
+      await runStep(step, input, ctx);
+      if (mode === 'crashes-after-side-effect') throw new InjectedFault(state, mode);
+      return runStep(step, input, ctx);
+    });
+    expect(faulted).toBe(true);
+    expect(report.run.status).toBe('needs-operator');
+    expect(report.run.errors?.map((e) => e.code)).toEqual(['INTERNAL', 'QUIESCE_LOST']);
+    const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
+    try {
+      expect((await ports.ctx.ledger.getLock(db.database))?.owner).toBe(report.run.runId);
+      await ports.ctx.ledger.breakLock(db.database);
+    } finally {
+      await ports.close();
+    }
+  });
+});
 
 describe('a quiesce that stops holding', () => {
   it('before production changes: the run stops, is rolled back with production exactly as before, and says what it saw', async () => {

@@ -8,6 +8,7 @@ import { escapeIdentifier } from '../src/core/identifiers.ts';
 import type { RunInput } from '../src/steps/state.ts';
 import { upgradeWorkflow } from '../src/steps/workflows.ts';
 import { testServerUrl } from './support/database.ts';
+import { FAULT_MODES, FAULT_RETRY_INTERVAL_MS, faultInjector, type Fault } from './support/fault-matrix.ts';
 import { remainingDatabases, TrackedCopies } from './support/run-resources.ts';
 import { EXAMPLE_MIGRATIONS, leftovers, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
 
@@ -166,5 +167,20 @@ describe('the input contract, enforced by the machine itself', () => {
     });
     expect(await db.withClient(productionState)).toEqual(before.state);
     expect(await db.withClient((c) => roleState(c, shop.appRole, db.database))).toEqual(before.role);
+  });
+});
+
+describe('the refusal path, faulted', () => {
+  it.each(FAULT_MODES)('a refused run whose FinishRefused %s still ends refused, recorded, with the lock free', async (mode) => {
+    const db = await copy('rf');
+    const before = await snapshotOf(db);
+    const fired: Fault[] = [];
+    const report = await withPorts(db.database, (p) => runWorkflow(p, { kind: 'upgrade', database: db.database, quiesce: [] },
+      { invoke: faultInjector(p, [{ state: 'FinishRefused', mode }], fired), retryIntervalMs: FAULT_RETRY_INTERVAL_MS }));
+    expect(fired).toEqual([{ state: 'FinishRefused', mode }]);
+    expect(report.run.status).toBe('refused');
+    expect(report.run.error?.code).toBe('NOTHING_QUIESCED');
+    expect(await db.withClient(productionState)).toEqual(before.state);
+    await withPorts(db.database, async (p) => expect(await p.ctx.ledger.getLock(db.database)).toBeUndefined());
   });
 });
