@@ -42,6 +42,9 @@ describe('safeshift upgrade / rehearse / restore / runs / snapshots / quiesced',
       expect(report.transitions).toBeGreaterThan(10);
       expect(report.quiesced.map((q: { status: string }) => q.status)).toEqual(['resumed']);
       expect(upgrade.stderr).toContain('-> MigrateProduction');
+      // Progress counts the run, not the one-migration invocation.
+      expect(upgrade.stderr).toContain('[1/2] V2.1__index_order_status.sql');
+      expect(upgrade.stderr).toContain('[2/2] V3__customer_order_totals.ts');
 
       const snapshots = await runSafeshift(['snapshots', ...base, '--json']);
       expect(snapshots.code).toBe(0);

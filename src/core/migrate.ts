@@ -35,6 +35,11 @@ export interface MigrateOptions {
    * workflow applies one per Lambda invocation so each fits Lambda's 15 minutes. @default all
    */
   readonly maxMigrations?: number;
+  /**
+   * Migrations this run applied in earlier calls (a workflow applies one per call), so progress
+   * counts the run: `[2/2] V3…`, not `[1/1] V3…`. @default 0
+   */
+  readonly appliedEarlier?: number;
   /** Recorded in the history; a workflow passes its own. @default a new UUID */
   readonly runId?: string;
   readonly log?: Logger;
@@ -111,8 +116,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       client: options.client, history, runId, log, lockTimeoutMs,
       lockRetries: options.lockRetries ?? 3, lockRetryDelayMs: options.lockRetryDelayMs ?? 250,
     };
+    const earlier = options.appliedEarlier ?? 0;
     for (const [i, file] of batch.entries()) {
-      log.info(`[${i + 1}/${pf.plan.pending.length}] ${file.script}`);
+      log.info(`[${earlier + i + 1}/${earlier + pf.plan.pending.length}] ${file.script}`);
       try {
         applied.push(await applyMigration(file, pf.parsed.get(file.script), settings));
       } catch (error) {

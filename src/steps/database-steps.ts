@@ -20,11 +20,13 @@ export async function migrateStep(state: WorkflowState, args: { target: Target }
   const databaseId = targetId(state, args.target);
   const session = await openBounded(ctx, databaseId, run.runId);
   try {
+    const ofThisRun = async () => (await new HistoryTable(session, ctx.history).read()).filter((r) => r.runId === run.runId && r.success);
+    const earlier = (await ofThisRun()).length;
     const result = await migrate({
-      client: session, dir: ctx.migrationsDir, history: ctx.history, runId: run.runId, log: ctx.log, maxMigrations: 1,
+      client: session, dir: ctx.migrationsDir, history: ctx.history, runId: run.runId, log: ctx.log, maxMigrations: 1, appliedEarlier: earlier,
       ...(run.targetVersion ? { target: requireVersion(run.targetVersion, 'target version') } : {}),
     });
-    const rows = (await new HistoryTable(session, ctx.history).read()).filter((r) => r.runId === run.runId && r.success);
+    const rows = await ofThisRun();
     const applied = rows.map((r) => ({ script: r.script, executionMs: r.executionMs, lockRetries: result.applied.find((a) => a.script === r.script)?.lockRetries ?? 0 }));
     const toVersion = [...rows].reverse().find((r) => r.version !== null)?.version ?? result.toVersion;
     return { changed: true, applied, toVersion, remaining: result.remaining };
