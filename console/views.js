@@ -81,7 +81,9 @@ export function renderRuns(runs, openRuns) {
 function renderRun(r, openRuns) {
   const details = h('details', { class: 'run', 'data-run': r.runId, open: openRuns.has(r.runId) });
   details.addEventListener('toggle', () => (details.open ? openRuns.add(r.runId) : openRuns.delete(r.runId)));
-  const versions = r.kind === 'restore' ? `${version(r.fromVersion)} → ${version(r.toVersion)} (snapshot)` : `${version(r.fromVersion)} → ${version(r.toVersion)}`;
+  // Where it meant to go, and where it ended when that is not there: "3 → 5: rolled back, at 3".
+  const planned = `${version(r.fromVersion)} → ${version(r.plannedVersion)}${r.kind === 'restore' ? ' (snapshot)' : ''}`;
+  const versions = r.status === 'succeeded' || r.status === 'running' ? planned : `${planned}: ${r.status.replace('-', ' ')}, at ${version(r.toVersion)}`;
   details.append(h('summary', {},
     badge(r.status), h('strong', {}, r.kind), h('span', {}, versions),
     h('span', { class: 'muted' }, fmtTime(r.startedAt)), h('span', { class: 'muted' }, r.durationMs !== undefined ? fmtMs(r.durationMs) : 'in progress'),

@@ -241,6 +241,8 @@ export interface RunRecord {
   readonly fromVersion?: string | null;
   readonly toVersion?: string | null;
   readonly targetVersion?: string | null;
+  /** Where the run meant to take the database (preflight's plan); `toVersion` is where it ended. */
+  readonly plannedVersion?: string | null;
   readonly strategy?: 'in-place' | 'swap';
   /** An upgrade's pre-upgrade snapshot; for a restore, the snapshot it brings back. */
   readonly snapshotId?: string;

@@ -82,6 +82,10 @@ describe('safeshift upgrade / rehearse / restore / runs / snapshots / quiesced',
       const failed = await runSafeshift(['upgrade', '--dir', path.join(failing, 'migrations'), ...base, '--no-rehearsal']);
       expect(failed.code, failed.stderr).toBe(1);
       expect(failed.stdout).toContain('ROLLED BACK');
+      // Where it meant to go, how it ended, where production is: not "2 -> 2".
+      expect(failed.stdout).toMatch(/version 2 → [0-9.]+: rolled back, at 2/);
+      const runs = await runSafeshift(['runs', '--database-url', db.url]);
+      expect(runs.stdout).toMatch(/2 → [0-9.]+: rolled back, at 2/);
       expect(failed.stdout).toContain('MIGRATION_FAILED');
       expect(await db.withClient(productionState)).toEqual(before);
 

@@ -1,6 +1,7 @@
 import type { WorkflowReport } from '../adapters/local/local-workflows.ts';
 import type { RunStatus } from '../ports.ts';
 import { table } from './format.ts';
+import { runVersions } from './run-versions.ts';
 import { ExitCode } from './exit-codes.ts';
 
 /** The exit code of DESIGN.md for a run's final status. */
@@ -31,7 +32,7 @@ export function describeRun(report: WorkflowReport): string {
   const { run } = report;
   const lines = [
     `${run.kind} ${run.runId} of ${run.database}: ${HEADLINE[run.status]}`,
-    `version ${run.fromVersion ?? 'none'} -> ${run.toVersion ?? 'none'}${run.targetVersion ? ` (target ${run.targetVersion})` : ''}${run.snapshotId ? `, snapshot ${run.snapshotId}` : ''}${run.safetySnapshotId ? `, safety snapshot ${run.safetySnapshotId}` : ''}`,
+    `version ${runVersions(run)}${run.targetVersion ? ` (target ${run.targetVersion})` : ''}${run.snapshotId ? `, snapshot ${run.snapshotId}` : ''}${run.safetySnapshotId ? `, safety snapshot ${run.safetySnapshotId}` : ''}`,
   ];
   if (run.error) lines.push(`error [${run.error.code}]${run.error.migration ? ` in ${run.error.migration}` : ''}: ${run.error.message}`);
   for (const later of run.errors?.slice(1) ?? []) lines.push(`then, bringing production back failed [${later.code}]: ${later.message}`);

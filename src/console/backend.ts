@@ -91,6 +91,8 @@ export interface RunView {
   readonly fromVersion: string | null;
   readonly toVersion: string | null;
   readonly targetVersion: string | null;
+  /** Where the run meant to take the database; `toVersion` is where it ended. */
+  readonly plannedVersion: string | null;
   readonly strategy?: 'in-place' | 'swap';
   /** An upgrade's pre-upgrade snapshot; for a restore, the snapshot it brings back. */
   readonly snapshotId?: string;

@@ -59,6 +59,7 @@ export class LedgerReader {
       startedAt: record.startedAt, ...(record.endedAt ? { endedAt: record.endedAt } : {}),
       ...(ended !== undefined ? { durationMs: Math.max(0, ended - Date.parse(record.startedAt)) } : {}),
       fromVersion: record.fromVersion ?? null, toVersion: record.toVersion ?? null, targetVersion: record.targetVersion ?? null,
+      plannedVersion: record.plannedVersion === undefined ? record.toVersion ?? null : record.plannedVersion,
       ...(record.strategy ? { strategy: record.strategy } : {}), ...(record.snapshotId ? { snapshotId: record.snapshotId } : {}),
       ...(record.safetySnapshotId ? { safetySnapshotId: record.safetySnapshotId } : {}),
       applied: record.applied ?? [],

@@ -28,7 +28,7 @@ export async function preflightStep(state: WorkflowState, ctx: StepContext) {
     if (pf.problems.length > 0) throw new ValidationError(pf.problems, 'preflight');
     const fromVersion = pf.plan.currentVersion?.text ?? null;
     const toVersion = pf.plan.targetVersion?.text ?? null;
-    await ctx.ledger.updateRun(run.runId, { fromVersion, toVersion });
+    await ctx.ledger.updateRun(run.runId, { fromVersion, toVersion, plannedVersion: toVersion });
     const planned = { fromVersion, toVersion, pending: pf.plan.pending.map((f) => f.script), nothingToDo: pf.plan.pending.length === 0 };
     return { ...state, run, preflight: planned };
   } finally {
@@ -63,7 +63,7 @@ export async function restorePreflightStep(state: WorkflowState, ctx: StepContex
   }
   const fromVersion = await schemaVersionOf(ctx, run.database);
   const toVersion = record?.schemaVersion ?? null;
-  await ctx.ledger.updateRun(run.runId, { fromVersion, toVersion, snapshotId });
+  await ctx.ledger.updateRun(run.runId, { fromVersion, toVersion, plannedVersion: toVersion, snapshotId });
   return { ...state, run, preflight: { fromVersion, toVersion, pending: [], nothingToDo: false } };
 }
 

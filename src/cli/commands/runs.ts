@@ -1,6 +1,7 @@
 import { SafeshiftError } from '../../core/errors.ts';
 import type { Command } from '../command.ts';
 import { table } from '../format.ts';
+import { runVersions } from '../run-versions.ts';
 import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
 import { AWS_OPTIONS, isAwsMode, runOnAws } from '../aws-mode.ts';
 
@@ -26,8 +27,8 @@ export const runsCommand: Command = {
         return { exitCode: 0, json: run, text: `${JSON.stringify({ ...run, timeline: undefined }, null, 2)}\n${timeline}` };
       }
       const runs = await ledger.listRuns(database, Number(input.values.limit ?? 20));
-      const text = runs.length === 0 ? `no runs recorded for ${database}` : table(['started', 'kind', 'status', 'from', 'to', 'error', 'run id'],
-        runs.map((r) => [r.startedAt.replace('T', ' ').slice(0, 19), r.kind, r.status, r.fromVersion, r.toVersion, r.error?.code, r.runId]));
+      const text = runs.length === 0 ? `no runs recorded for ${database}` : table(['started', 'kind', 'status', 'versions', 'error', 'run id'],
+        runs.map((r) => [r.startedAt.replace('T', ' ').slice(0, 19), r.kind, r.status, runVersions(r), r.error?.code, r.runId]));
       return { exitCode: 0, json: runs, text };
     } finally {
       await ports.close();
