@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo } from '../examples/demo/run-demo.ts';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/adapters/local/embedded-postgres.ts';
@@ -12,6 +11,7 @@ import { silentLogger } from '../src/core/logger.ts';
 import type { SnapshotView } from '../src/console/backend.ts';
 import { LocalConsoleBackend } from '../src/console/local-backend.ts';
 import { startConsoleServer, type ConsoleServer } from '../src/console/server.ts';
+import { findChromium, launchChromium } from './support/chromium.ts';
 import { EXAMPLE_MIGRATIONS, productionState } from './support/shop.ts';
 
 /**
@@ -19,10 +19,11 @@ import { EXAMPLE_MIGRATIONS, productionState } from './support/shop.ts';
  * the page shows the runs and snapshots, the Restore button is pressed, the name typed and confirmed,
  * and the database then holds exactly the snapshot's data. The demo uses fixed names (shop_demo), so
  * it runs on a private embedded cluster of this file's own, never beside test/demo.test.ts's.
+ * The browser: SAFESHIFT_CHROMIUM (a path, or "bundled"), else /usr/bin/chromium, else the one the
+ * @sparticuz/chromium devDependency ships (test/support/chromium.ts); none found fails the file.
  */
-const CHROMIUM = process.env.SAFESHIFT_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+// At load, so a missing browser fails the file at once, with what to do, before the demo runs.
+const browser = await findChromium();
 const ARTIFACTS = path.resolve(import.meta.dirname, '../test-artifacts');
 const DATABASE = 'shop_demo';
 const APP_ROLE = 'shop_demo_app';
@@ -38,10 +39,7 @@ const requested: string[] = [];
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is not installed at ${CHROMIUM}; the browser test needs it. `
-      + 'Install Debian\'s: `apt-get update && apt-get install -y chromium` (or set SAFESHIFT_CHROMIUM to a Chromium binary).');
-  }
+  console.log(`console-browser: ${browser.description}`);
   // The "safeshift-test-" prefix and owner.pid let the global setup reap this cluster if this process dies.
   root = await mkdtemp(path.join(os.tmpdir(), 'safeshift-test-console-'));
   await chmod(root, 0o755);
@@ -55,7 +53,7 @@ beforeAll(async () => {
   backend = await LocalConsoleBackend.open({ serverUrl, migrationsDir: EXAMPLE_MIGRATIONS, quiesce: [`db-role:${APP_ROLE}`] });
   server = await startConsoleServer({ backend });
   const userDataDir = await mkdtemp(path.join(root, 'chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 } });
+  context = await launchChromium(browser, userDataDir, { width: 1280, height: 900 });
   page = context.pages()[0] ?? await context.newPage();
   page.on('request', (r) => requested.push(r.url()));
   page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });

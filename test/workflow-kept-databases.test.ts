@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openLocalPorts, runWorkflow, type LocalPorts } from '../src/adapters/local/local-workflows.ts';
+import { runWorkflow } from '../src/adapters/local/local-workflows.ts';
 import { runStep } from '../src/steps/registry.ts';
 import { runSafeshift } from './support/cli.ts';
-import { testServerUrl } from './support/database.ts';
+import { withPorts } from './support/fault-matrix.ts';
 import { remainingDatabases, TrackedCopies } from './support/run-resources.ts';
-import { EXAMPLE_MIGRATIONS, keptDatabases, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
+import { EXAMPLE_MIGRATIONS, keptDatabases, shopTemplate, type ShopTemplate } from './support/shop.ts';
 
 /**
  * The databases a run replaces (the production a swap retires, the production a rollback replaces)
@@ -19,15 +19,6 @@ afterAll(async () => {
   expect(await remainingDatabases(copies.made)).toEqual([]);
   await shop.dispose();
 });
-
-async function withPorts<T>(db: CaseDatabase, fn: (p: LocalPorts) => Promise<T>): Promise<T> {
-  const p = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
-  try {
-    return await fn(p);
-  } finally {
-    await p.close();
-  }
-}
 
 describe('databases a run replaced', () => {
   it('keeps the production a swap retired, lists it, refuses to restore from it, and deletes it once its time is up', async () => {

@@ -2,15 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runLocally } from '../src/adapters/local/local-runner.ts';
-import { openLocalPorts, runWorkflow, type LocalPorts, type WorkflowReport } from '../src/adapters/local/local-workflows.ts';
+import { runWorkflow, type WorkflowReport } from '../src/adapters/local/local-workflows.ts';
 import { connectPg } from '../src/adapters/local/pg-connection.ts';
 import { escapeIdentifier } from '../src/core/identifiers.ts';
 import type { RunInput } from '../src/steps/state.ts';
 import { upgradeWorkflow } from '../src/steps/workflows.ts';
 import { testServerUrl } from './support/database.ts';
-import { FAULT_MODES, FAULT_RETRY_INTERVAL_MS, faultInjector, type Fault } from './support/fault-matrix.ts';
+import { FAULT_MODES, FAULT_RETRY_INTERVAL_MS, faultInjector, withPorts, type Fault } from './support/fault-matrix.ts';
 import { remainingDatabases, TrackedCopies } from './support/run-resources.ts';
-import { EXAMPLE_MIGRATIONS, leftovers, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
+import { leftovers, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
 
 /**
  * What preflight refuses before the lock, changing nothing: databases that are not an
@@ -27,15 +27,6 @@ afterAll(async () => {
   expect(await remainingDatabases(copies.made), 'no copy, snapshot or clone left').toEqual([]);
   await shop.dispose();
 });
-
-async function withPorts<T>(database: string, fn: (p: LocalPorts) => Promise<T>): Promise<T> {
-  const p = await openLocalPorts({ serverUrl: testServerUrl(), database, migrationsDir: EXAMPLE_MIGRATIONS });
-  try {
-    return await fn(p);
-  } finally {
-    await p.close();
-  }
-}
 
 function upgrade(database: string, extra: Partial<Omit<RunInput, 'runId' | 'database'>> = {}): Promise<WorkflowReport> {
   return withPorts(database, (p) => runWorkflow(p, { kind: 'upgrade', database, quiesce: [`db-role:${shop.appRole}`], ...extra }));

@@ -1,11 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openLocalPorts, type LocalPorts } from '../src/adapters/local/local-workflows.ts';
 import { restoreWorkflow } from '../src/steps/workflows.ts';
 import type { RunStatus } from '../src/ports.ts';
-import { testServerUrl } from './support/database.ts';
-import { expectedOutcome, expectSafeOutcome, FAULT_MODES, runOn, taskStates, type Fault } from './support/fault-matrix.ts';
+import { expectedOutcome, expectSafeOutcome, FAULT_MODES, runOn, taskStates, withPorts, type Fault } from './support/fault-matrix.ts';
 import { dropCase, remainingDatabases, roleExists, TrackedCopies } from './support/run-resources.ts';
-import { EXAMPLE_MIGRATIONS, leftovers, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
+import { leftovers, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
 
 /**
  * Restore: an operator brings a database back to a recorded snapshot. It takes a safety snapshot
@@ -37,15 +35,6 @@ async function upgradeOf(db: CaseDatabase): Promise<string> {
   expect(report.run.status, report.run.error?.message).toBe('succeeded');
   expect(report.run.snapshotId).toBeTruthy();
   return report.run.snapshotId!;
-}
-
-async function withPorts<T>(db: CaseDatabase, fn: (ports: LocalPorts) => Promise<T>): Promise<T> {
-  const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
-  try {
-    return await fn(ports);
-  } finally {
-    await ports.close();
-  }
 }
 
 beforeAll(async () => {

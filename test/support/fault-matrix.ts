@@ -58,6 +58,24 @@ export function faultInjector(ports: LocalPorts, faults: readonly Fault[], fired
  */
 export const FAULT_RETRY_INTERVAL_MS = 20;
 
+/**
+ * The local ports of a database (by name, or a case's copy) for the duration of `fn`, closed after.
+ *
+ * @example
+ * ```ts
+ * const lock = await withPorts(db, (p) => p.ctx.ledger.getLock(db.database));
+ * ```
+ */
+export async function withPorts<T>(database: string | { readonly database: string }, fn: (ports: LocalPorts) => Promise<T>): Promise<T> {
+  const name = typeof database === 'string' ? database : database.database;
+  const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: name, migrationsDir: EXAMPLE_MIGRATIONS });
+  try {
+    return await fn(ports);
+  } finally {
+    await ports.close();
+  }
+}
+
 /** Runs a workflow on a database with local ports (closed afterwards), retries waiting {@link FAULT_RETRY_INTERVAL_MS}. */
 export async function runOn(shop: ShopTemplate, db: CaseDatabase, input: Omit<RunInput, 'runId' | 'database'>, faults: readonly Fault[] = []): Promise<{ report: WorkflowReport; fired: Fault[] }> {
   const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });

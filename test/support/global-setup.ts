@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../../src/adapters/local/embedded-postgres.ts';
+import { isAlive } from './process-alive.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -51,14 +52,5 @@ async function reapAbandonedClusters(): Promise<void> {
     const pid = Number.parseInt(await fs.readFile(path.join(root, 'owner.pid'), 'utf8').catch(() => ''), 10);
     if (pid > 0 && isAlive(pid)) continue; // another run in progress
     await removeCluster(root);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
