@@ -41,7 +41,7 @@ export async function ensureDatabase(serverUrl: string, name: string, create = t
     const { rows } = await admin.query('select 1 from pg_database where datname = $1', [name]);
     if (rows.length === 0 && !create) {
       throw new SafeshiftError('DATABASE_NOT_FOUND', `database "${name}" does not exist on the embedded PostgreSQL; nothing was created. `
-        + `Check the name (\`psql\` \\l lists them), or say --create to start it empty`);
+        + `Check the name (\`psql\` \\l lists them); \`upgrade\` and \`rehearse\` take --create to start it empty`);
     }
     if (rows.length === 0) {
       await admin.query(`create database ${admin.escapeIdentifier(name)}`).catch((error: unknown) => {
