@@ -20,13 +20,13 @@ export async function migrateStep(state: WorkflowState, args: { target: Target }
   const databaseId = targetId(state, args.target);
   const session = await openBounded(ctx, databaseId, run.runId);
   try {
-    const ofThisRun = async () => (await new HistoryTable(session, ctx.history).read()).filter((r) => r.runId === run.runId && r.success);
-    const earlier = (await ofThisRun()).length;
+    // What the previous entry of this loop reported, so progress counts the run without another history read.
+    const earlier = (args.target === 'rehearsal-clone' ? state.rehearsed : state.promoted)?.applied.length ?? 0;
     const result = await migrate({
       client: session, dir: ctx.migrationsDir, history: ctx.history, runId: run.runId, log: ctx.log, maxMigrations: 1, appliedEarlier: earlier,
       ...(run.targetVersion ? { target: requireVersion(run.targetVersion, 'target version') } : {}),
     });
-    const rows = await ofThisRun();
+    const rows = (await new HistoryTable(session, ctx.history).read()).filter((r) => r.runId === run.runId && r.success);
     const applied = rows.map((r) => ({ script: r.script, executionMs: r.executionMs, lockRetries: result.applied.find((a) => a.script === r.script)?.lockRetries ?? 0 }));
     const toVersion = [...rows].reverse().find((r) => r.version !== null)?.version ?? result.toVersion;
     return { changed: true, applied, toVersion, remaining: result.remaining };
