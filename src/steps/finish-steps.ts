@@ -62,7 +62,7 @@ async function standingOf(state: WorkflowState, ctx: StepContext): Promise<RunSt
   const stillQuiesced = (await ctx.ledger.listQuiesced({ runId: run.runId })).filter((q) => q.status !== 'resumed').map((q) => q.apiId);
   return {
     productionVersion, ...(productionNote ? { productionNote } : {}), stillQuiesced, lock: 'kept',
-    next: `look at production "${run.database}" and the run's snapshot, then \`safeshift quiesced --database ${run.database}\` lists what is still stopped; \`safeshift unlock --break --database ${run.database}\` once it is safe`,
+    next: `look at production "${run.database}" and the run's snapshot; then \`safeshift quiesced --resume --database ${run.database}\` puts back what is still stopped, and \`safeshift unlock --break --database ${run.database}\` frees the database once it is safe`,
   };
 }
 
