@@ -98,6 +98,14 @@ export interface Fleet {
   deleteDatabase(databaseId: string): Promise<void>;
   /** Deletes a snapshot safeshift created. Missing is success. */
   deleteSnapshot(snapshotId: string): Promise<void>;
+  /**
+   * Optional: undoes what an operation interrupted half-way left on `database` and its server (locally,
+   * a crashed snapshot's blocked connections and half-made copy), and drops the databases among
+   * `leftovers` that exist without safeshift's tags: names a run derives from its own id, which only
+   * a create that died before tagging can have left. Returns what it did, in words; nothing is done
+   * (and nothing returned) when nothing was left.
+   */
+  repair?(database: string, leftovers: readonly string[]): Promise<string[]>;
   /** Whether safeshift's tags are on a snapshot, and for which database: restores check it. */
   snapshotTags(snapshotId: string): Promise<SafeshiftTags | undefined>;
   /**
@@ -259,6 +267,56 @@ export interface RunRecord {
   readonly standing?: RunStanding;
   readonly timeline?: readonly TimelineEntry[];
   readonly transitions?: number;
+  /** The process running the run, for a run a local process runs (a Step Functions execution has none). */
+  readonly owner?: RunOwner;
+  /** When the owner last said it is alive; see `runLiveness`. */
+  readonly heartbeatAt?: string;
+  /** Where a local execution stood as its last Task began: what `safeshift recover` continues from. */
+  readonly checkpoint?: RunCheckpoint;
+  /** Someone asked the run to stop (Ctrl-C): it rolls back at the next safe point, and so does a recovery. */
+  readonly stopRequested?: { readonly at: string; readonly reason: string };
+  /** Each time `safeshift recover` took the run over, and what it found. */
+  readonly recoveries?: readonly RecoveryNote[];
+}
+
+/** The process that runs a local run. */
+export interface RunOwner {
+  readonly pid: number;
+  readonly host: string;
+  readonly startedAt: string;
+}
+
+/**
+ * A local execution's position, written before each Task's step begins: continuing from here runs
+ * that Task again with the same input, as Step Functions delivers a Task at least once.
+ */
+export interface RunCheckpoint {
+  readonly state: string;
+  /** The state machine's state as the Task received it (before its Parameters). */
+  readonly input: Json;
+  /** How many times each Task has been started so far (retries included). */
+  readonly attempts: Readonly<Record<string, number>>;
+  readonly at: string;
+  /** The migrations and verify folders the run was started with, so a recovery applies the same files. */
+  readonly migrationsDir?: string;
+  readonly verifyDir?: string;
+}
+
+/** What one `safeshift recover` did with an interrupted run. */
+export interface RecoveryNote {
+  readonly at: string;
+  readonly by: RunOwner;
+  /** The owner that was gone. */
+  readonly previousOwner?: RunOwner;
+  /** The checkpoint it continued from; none when the run died before its first checkpoint. */
+  readonly fromState?: string;
+  /** `continue` from the checkpoint, or `roll-back` (asked for, or a stop was requested). */
+  readonly action: 'continue' | 'roll-back' | 'close';
+  /** Sessions of the dead run found still on the server and ended. */
+  readonly endedSessions: number;
+  /** Repairs done before continuing (a reopened database, a dropped half-made copy). */
+  readonly repairs: readonly string[];
+  readonly why: string;
 }
 
 export interface SnapshotRecord {
@@ -326,6 +384,11 @@ export interface Ledger {
   acquireLock(database: string, owner: string, ttlMs: number): Promise<LockRecord>;
   /** Releases the lock if `owner` holds it. */
   releaseLock(database: string, owner: string): Promise<void>;
+  /**
+   * Optional: moves the lock's expiry to `ttlMs` from now if `owner` still holds it, and never takes
+   * it when it does not (a heartbeat must not re-take a lock its run just released). True when renewed.
+   */
+  renewLock?(database: string, owner: string, ttlMs: number): Promise<boolean>;
   getLock(database: string): Promise<LockRecord | undefined>;
   /** Removes whatever lock a database has, returning it. For an operator, on purpose. */
   breakLock(database: string): Promise<LockRecord | undefined>;

@@ -14,6 +14,11 @@ export type ErrorCode =
   | 'NOTHING_QUIESCED'
   | 'QUIESCE_LOST'
   | 'STILL_QUIESCED'
+  | 'ALREADY_QUIESCED'
+  | 'RUN_INTERRUPTED'
+  | 'RUN_ALIVE'
+  | 'STOPPED'
+  | 'DATABASE_CLOSED'
   | 'LINT_VIOLATION'
   | 'LOCKED'
   | 'LOCK_TIMEOUT'
@@ -114,9 +119,9 @@ export class ValidationError extends SafeshiftError {
     // One kind of problem keeps its own code; a mix is reported as VALIDATION_FAILED with each listed.
     const code: ErrorCode = first && problems.every((p) => p.code === first.code) ? first.code : 'VALIDATION_FAILED';
     const summary = problems.map((p) => `  ${p.code}: ${p.message}`).join('\n');
-    super(code,
-      `${what} failed with ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was changed:\n${summary}`,
-      { details: { problems } });
+    super(code, `${what} failed with ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was changed:\n${summary}`, {
+      details: { problems },
+    });
     this.name = 'ValidationError';
     this.problems = problems;
   }
@@ -130,10 +135,10 @@ export class LockedError extends SafeshiftError {
   }
 }
 
-/** The database could not be reached with the given URL. */
+/** The database could not be reached with the given URL (`DATABASE_CLOSED`: it exists but takes no connections). */
 export class ConnectionError extends SafeshiftError {
-  constructor(message: string, cause?: unknown) {
-    super('CONNECTION_FAILED', message, { cause });
+  constructor(message: string, cause?: unknown, code: 'CONNECTION_FAILED' | 'DATABASE_CLOSED' = 'CONNECTION_FAILED') {
+    super(code, message, { cause });
     this.name = 'ConnectionError';
   }
 }
@@ -172,6 +177,7 @@ export const SqlStates = {
   duplicateDatabase: '42P04',
   duplicateObject: '42710',
   objectInUse: '55006',
+  objectNotInPrerequisiteState: '55000',
   uniqueViolation: '23505',
   undefinedTable: '42P01',
   activeSqlTransaction: '25001',

@@ -1,6 +1,6 @@
 import type { HistoryLocation } from '../core/history.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Connector, Fleet, Ledger, QuiescerFactory } from '../ports.ts';
+import type { Connector, Fleet, Ledger, QuiescerFactory, RunOwner } from '../ports.ts';
 
 /**
  * What every step is given besides its input: the ports, and where the migrations are. The same
@@ -25,6 +25,8 @@ export interface StepContext {
    * timeout. Steps bound their SQL by it, so nothing they start outlives the Task. None: unbounded.
    */
   readonly deadline?: number;
+  /** The local process running the run, recorded with it so others can tell when it is gone. None on AWS. */
+  readonly owner?: RunOwner;
 }
 
 /** Milliseconds left before the invocation's deadline, less a margin to report a timeout cleanly; undefined when unbounded. */

@@ -71,6 +71,7 @@ async function openRun(run: RunInput, ctx: StepContext): Promise<void> {
   await ctx.ledger.startRun({
     runId: run.runId, database: run.database, kind: run.kind, status: 'running', startedAt: nowIso(ctx),
     targetVersion: run.targetVersion ?? null, ...(run.strategy ? { strategy: run.strategy } : {}),
+    ...(ctx.owner ? { owner: ctx.owner, heartbeatAt: nowIso(ctx) } : {}),
   });
   await ctx.ledger.acquireLock(run.database, run.runId, ctx.lockTtlMs ?? DEFAULT_LOCK_TTL_MS);
 }

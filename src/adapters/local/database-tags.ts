@@ -87,8 +87,10 @@ export async function tagClone(c: pg.Client, cloneId: string, tags: SafeshiftTag
 }
 
 /** Drops a database only while it carries no comment: one this operation has just copied and not yet tagged. */
-export async function dropUntagged(c: pg.Client, name: string): Promise<void> {
+export async function dropUntagged(c: pg.Client, name: string): Promise<boolean> {
   const row = await findDatabase(c, name);
-  if (row && row.comment === null) await c.query(`drop database if exists ${ident(name)} with (force)`);
+  if (!row || row.comment !== null) return false;
+  await c.query(`drop database if exists ${ident(name)} with (force)`);
+  return true;
 }
 

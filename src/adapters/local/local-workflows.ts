@@ -3,14 +3,16 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_HISTORY, type HistoryLocation } from '../../core/history.ts';
 import { silentLogger, type Logger } from '../../core/logger.ts';
-import type { QuiesceRecord, RunRecord, TimelineEntry } from '../../ports.ts';
+import type { Json, QuiesceRecord, RunRecord, TimelineEntry } from '../../ports.ts';
 import type { AslDefinition } from '../../steps/asl-builder.ts';
 import type { StepContext } from '../../steps/context.ts';
 import type { RunInput } from '../../steps/state.ts';
+import { LOCAL_LOCK_TTL_MS, thisProcess } from '../../steps/run-liveness.ts';
 import { rehearsalWorkflow, restoreWorkflow, upgradeWorkflow } from '../../steps/workflows.ts';
 import { LocalConnector } from './local-connector.ts';
 import { LocalQuiescerFactory } from './local-quiescers.ts';
-import { runLocally, type StepInvoker } from './local-runner.ts';
+import { runLocally, type StepInvoker, type TaskCheckpoint } from './local-runner.ts';
+import { startHeartbeat, watchStopSignals } from './run-keeper.ts';
 import { PostgresLedger } from './postgres-ledger.ts';
 import { TemplateFleet } from './template-fleet.ts';
 
@@ -51,7 +53,7 @@ export async function openLocalPorts(target: LocalTarget): Promise<LocalPorts> {
   return {
     ctx,
     close: async () => {
-      await Promise.allSettled([fleet.close(), ledger.close(), (connector as { close?: () => Promise<void> }).close?.()]);
+      await Promise.allSettled([fleet.close(), ledger.close()]);
     },
   };
 }
@@ -75,6 +77,14 @@ export interface WorkflowOptions {
   readonly taskTimeoutSeconds?: number;
   /** Every retry's wait in milliseconds, instead of the ASL's back-off (for fault-injection tests). @default the ASL's back-off */
   readonly retryIntervalMs?: number;
+  /**
+   * Ctrl-C and SIGTERM: the first asks the run to stop at the next safe point (refused before
+   * anything changed, rolled back after quiesce); the second exits at once, leaving the checkpoint
+   * to `safeshift recover`. For the CLI; a library caller keeps its own signal handling. @default false
+   */
+  readonly stopOnSignals?: boolean;
+  /** Asks the run to stop at the next safe point when aborted, as a first Ctrl-C does. */
+  readonly stopSignal?: AbortSignal;
 }
 
 const DEFINITIONS: Record<RunInput['kind'], () => AslDefinition> = {
@@ -83,7 +93,9 @@ const DEFINITIONS: Record<RunInput['kind'], () => AslDefinition> = {
 
 /**
  * Runs an upgrade, restore or rehearsal locally, from the same ASL that AWS runs, and records the
- * timeline and transition count in the ledger.
+ * timeline and transition count in the ledger. The run is checkpointed before every Task and its
+ * owner (this process) keeps a heartbeat, so a run whose process dies shows as interrupted and
+ * `safeshift recover` continues it ({@link continueWorkflow}).
  *
  * @example
  * ```ts
@@ -93,24 +105,103 @@ const DEFINITIONS: Record<RunInput['kind'], () => AslDefinition> = {
  */
 export async function runWorkflow(ports: LocalPorts, input: Omit<RunInput, 'runId'> & { runId?: string }, options: WorkflowOptions = {}): Promise<WorkflowReport> {
   const run: RunInput = { rehearsal: true, strategy: 'in-place', quiesce: [], ...input, runId: input.runId ?? randomUUID() };
-  const result = await runLocally({
-    definition: DEFINITIONS[run.kind](), input: { run }, ctx: ports.ctx,
-    ...(options.onState ? { onState: (s: string) => options.onState?.(s) } : {}),
-    ...(options.invoke ? { invoke: options.invoke } : {}),
-    ...(options.taskTimeoutSeconds !== undefined ? { taskTimeoutSeconds: options.taskTimeoutSeconds } : {}),
-    ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
-  });
+  return execute(ports, run, { input: { run } }, options);
+}
+
+/** Where {@link continueWorkflow} picks a run up. */
+export interface Continuation {
+  /** The Task to start at, and the state it gets: a checkpoint's. */
+  readonly startAt: string;
+  readonly input: Json;
+  readonly attempts?: Readonly<Record<string, number>>;
+  /** What the run went through before, kept at the head of its timeline. */
+  readonly timeline?: readonly TimelineEntry[];
+  /** Stop at once (roll back, or refuse before anything changed) instead of going on. */
+  readonly stopReason?: string;
+}
+
+/**
+ * Continues a recorded run of its workflow from a Task, as its own execution would have: how
+ * `safeshift recover` finishes a run whose process died. The caller has made sure nothing of the
+ * old process is still working (its sessions ended) and holds the run's lock.
+ */
+export async function continueWorkflow(ports: LocalPorts, record: RunRecord, from: Continuation, options: WorkflowOptions = {}): Promise<WorkflowReport> {
+  const input = from.input as { run?: RunInput } | null;
+  const run = input?.run ?? { runId: record.runId, kind: record.kind, database: record.database };
+  return execute(ports, run, { ...from, input: { ...(input ?? {}), run } }, options);
+}
+
+interface Start {
+  readonly input: Readonly<Record<string, unknown>>;
+  readonly startAt?: string;
+  readonly attempts?: Readonly<Record<string, number>>;
+  readonly timeline?: readonly TimelineEntry[];
+  readonly stopReason?: string;
+}
+
+async function execute(ports: LocalPorts, run: RunInput, start: Start, options: WorkflowOptions): Promise<WorkflowReport> {
   const { ledger } = ports.ctx;
+  const owner = thisProcess();
+  const ctx = { ...ports.ctx, owner, lockTtlMs: ports.ctx.lockTtlMs ?? LOCAL_LOCK_TTL_MS };
+  let stopReason = start.stopReason;
+  let current: string | undefined;
+  const requestStop = (reason: string) => {
+    if (stopReason !== undefined) return;
+    stopReason = reason;
+    ports.ctx.log.warn(`${reason}: stopping run ${run.runId} at the next safe point. The step under way finishes; then the run is refused if nothing was changed yet, `
+      + 'or production is brought back to its state before the run and every API resumed. Press Ctrl-C again to leave it as it is for `safeshift recover`.');
+    ledger.updateRun(run.runId, { stopRequested: { at: new Date().toISOString(), reason } }).catch(() => undefined);
+  };
+  const abort = () => requestStop('stop requested');
+  options.stopSignal?.addEventListener('abort', abort, { once: true });
+  if (options.stopSignal?.aborted) abort();
+  const signals = options.stopOnSignals ? watchStopSignals({
+    onFirst: requestStop,
+    onSecond: (signal) => ports.ctx.log.warn(`${signal} again: leaving run ${run.runId} as it is${current ? ` at ${current}` : ''}; \`safeshift recover --run ${run.runId}\` continues it, or rolls it back, and resumes every API`),
+  }) : undefined;
+  const heartbeat = startHeartbeat(ledger, run.database, run.runId, ctx.lockTtlMs);
+  const checkpoint = async (cp: TaskCheckpoint) => {
+    current = cp.state;
+    await ledger.updateRun(run.runId, {
+      heartbeatAt: new Date().toISOString(),
+      timeline: [...(start.timeline ?? []), ...cp.timeline],
+      checkpoint: {
+        state: cp.state, input: cp.input, attempts: cp.attempts, at: new Date().toISOString(),
+        migrationsDir: ports.ctx.migrationsDir, ...(ports.ctx.verifyDir ? { verifyDir: ports.ctx.verifyDir } : {}),
+      },
+    }).catch((error: unknown) => {
+      // The first Task (preflight) records the run; before it there is nothing to continue.
+      if ((error as { code?: string }).code !== 'RUN_NOT_FOUND') throw error;
+    });
+  };
+  let result: Awaited<ReturnType<typeof runLocally>>;
+  try {
+    result = await runLocally({
+      definition: DEFINITIONS[run.kind](), input: start.input, ctx, checkpoint, stopRequested: () => stopReason,
+      ...(start.startAt ? { startAt: start.startAt } : {}),
+      ...(start.attempts ? { attempts: start.attempts } : {}),
+      ...(options.onState ? { onState: (s: string) => options.onState?.(s) } : {}),
+      ...(options.invoke ? { invoke: options.invoke } : {}),
+      ...(options.taskTimeoutSeconds !== undefined ? { taskTimeoutSeconds: options.taskTimeoutSeconds } : {}),
+      ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+    });
+  } finally {
+    await heartbeat.stop();
+    signals?.dispose();
+    options.stopSignal?.removeEventListener('abort', abort);
+  }
   let record = await ledger.getRun(run.runId);
   if (!record) {
     // The machine failed before its first step could record the run (a broken definition or binding).
     record = await ledger.startRun({ runId: run.runId, database: run.database, kind: run.kind, status: 'needs-operator', startedAt: new Date().toISOString(),
       error: { code: 'INTERNAL', message: `the workflow failed before it started: ${String(result.error?.Cause ?? result.error?.Error)}` } });
   }
-  record = await ledger.updateRun(run.runId, { timeline: result.timeline, transitions: result.transitions });
+  const timeline = [...(start.timeline ?? []), ...result.timeline];
+  const transitions = (record.transitions ?? 0) + result.transitions;
+  record = await ledger.updateRun(run.runId, { timeline, transitions });
   const quiesced = await ledger.listQuiesced({ runId: run.runId });
   const starts = quiesced.map((q) => q.quiescedAt).filter((t): t is string => !!t).map(Date.parse);
   const ends = quiesced.map((q) => q.resumedAt).filter((t): t is string => !!t).map(Date.parse);
   const quiescedWindowMs = starts.length && ends.length ? Math.max(...ends) - Math.min(...starts) : null;
-  return { run: record, quiesced, timeline: result.timeline, transitions: result.transitions, quiescedWindowMs };
+  return { run: record, quiesced, timeline, transitions, quiescedWindowMs };
 }

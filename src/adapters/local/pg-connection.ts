@@ -126,6 +126,10 @@ function translate(error: unknown, url: URL, timeoutMs: number, timedOut = false
     message = `the server has no free connection slots (too_many_connections). Close idle sessions or raise max_connections.`;
   } else if (state === '57P03') {
     message = `the server is starting up or shutting down; try again in a moment.`;
+  } else if (state === SqlStates.objectNotInPrerequisiteState && /not currently accepting connections/.test(raw)) {
+    return new ConnectionError(`${what} ${where}: database "${database}" does not accept connections now (its ALLOW_CONNECTIONS is off). `
+      + `A local snapshot closes it while it copies; if a safeshift run was interrupted then, \`safeshift recover --database ${database}\` opens it again as it was and finishes that run.`,
+    error, 'DATABASE_CLOSED');
   } else if (/client password must be a string/.test(raw)) {
     message = `the server asks for a password but the URL has none. Add it to the URL.`;
   } else {

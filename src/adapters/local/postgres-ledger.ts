@@ -126,6 +126,14 @@ export class PostgresLedger implements Ledger {
     await this.pool.query('delete from safeshift_lock where database = $1 and owner = $2', [database, owner]);
   }
 
+  async renewLock(database: string, owner: string, ttlMs: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      'update safeshift_lock set expires_at = now() + make_interval(secs => $3::float8 / 1000) where database = $1 and owner = $2',
+      [database, owner, ttlMs],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   async getLock(database: string): Promise<LockRecord | undefined> {
     const { rows } = await this.pool.query<LockRow>('select database, owner, acquired_at, expires_at from safeshift_lock where database = $1', [database]);
     return rows[0] && lockRecord(rows[0]);

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { inTransaction } from '../../core/transaction.ts';
-import { endSessions } from '../../core/end-sessions.ts';
+import { endSessions, runSessionName } from '../../core/end-sessions.ts';
 import { SafeshiftError, SqlStates, sqlState } from '../../core/errors.ts';
 import { checkIdentifierOption, escapeIdentifier as ident, escapeLiteral } from '../../core/identifiers.ts';
 import type { Fleet, ResourceStatus, SafeshiftTags } from '../../ports.ts';
@@ -75,7 +75,7 @@ export class TemplateFleet implements Fleet {
 
   async startClone(snapshotId: string, cloneId: string, tags: SafeshiftTags): Promise<void> {
     checkNames({ snapshotId, cloneId });
-    await this.admin((c) => this.cloneFromSnapshot(c, snapshotId, cloneId, tags));
+    await this.admin((c) => this.cloneFromSnapshot(c, snapshotId, cloneId, tags), tags.runId);
   }
 
   /** A snapshot of `database`, and with `cloneId` a clone of the same moment made beside it. */
@@ -112,7 +112,7 @@ export class TemplateFleet implements Fleet {
       let failure: unknown;
       try {
         const began = Date.now();
-        const { made, failure: copyFailure } = await this.copyBlocked(c, database, [snapshotId, ...(cloneId ? [cloneId] : [])]);
+        const { made, failure: copyFailure } = await this.copyBlocked(c, database, [snapshotId, ...(cloneId ? [cloneId] : [])], tags.runId);
         try {
           if (made.has(snapshotId)) {
             await inTransaction(c, async () => {
@@ -143,7 +143,7 @@ export class TemplateFleet implements Fleet {
       // Every copy was made and tagged. Production's face goes on the clone once production is open
       // again: that needs no exclusive access.
       if (cloneId) await configureClone(c, cloneId, cloneTags, snapshotId, face);
-    });
+    }, tags.runId);
   }
 
   /**
@@ -151,10 +151,10 @@ export class TemplateFleet implements Fleet {
    * sessions first and retrying while it is still in use. Says which copies exist afterwards and,
    * when one could not be made, why.
    */
-  private async copyBlocked(c: pg.Client, source: string, targets: readonly string[]): Promise<{ made: Set<string>; failure?: unknown }> {
+  private async copyBlocked(c: pg.Client, source: string, targets: readonly string[], runId: string): Promise<{ made: Set<string>; failure?: unknown }> {
     const made = new Set<string>();
     const strategy = await copyStrategy(c, source);
-    const extra = await Promise.all(targets.slice(1).map(() => connectPg(this.serverUrl, { applicationName: 'safeshift fleet' })));
+    const extra = await Promise.all(targets.slice(1).map(() => connectPg(this.serverUrl, { applicationName: runSessionName(runId) })));
     const sessions = [c, ...extra];
     try {
       await this.whileInUse(`snapshot of "${source}"`, async () => {
@@ -267,11 +267,15 @@ export class TemplateFleet implements Fleet {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Each operation has its own short-lived admin session, so concurrent operations never share a transaction. */
-  private admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  /**
+   * Each operation has its own short-lived admin session, so concurrent operations never share a
+   * transaction. One that copies for a run is tagged with it, so a recovery can end a copy whose
+   * process died (the server goes on copying for a client that is gone).
+   */
+  private admin<T>(fn: (client: pg.Client) => Promise<T>, runId?: string): Promise<T> {
     if (this.closed) return Promise.reject(new SafeshiftError('INTERNAL', 'the fleet is closed'));
     const run = (async () => {
-      const client = await connectPg(this.serverUrl, { applicationName: 'safeshift fleet' });
+      const client = await connectPg(this.serverUrl, { applicationName: runId === undefined ? 'safeshift fleet' : runSessionName(runId) });
       try {
         return await fn(client);
       } finally {
@@ -302,19 +306,40 @@ export class TemplateFleet implements Fleet {
     }
   }
 
-  /** Undoes what a crashed snapshot left: its half-made (untagged) copy, and the source's blocked connections. */
-  private async repairSource(c: pg.Client, database: string): Promise<void> {
+  /**
+   * {@link Fleet.repair}: what a crashed snapshot of `database` left (see {@link repairSource}), and
+   * the run's own names among `leftovers` that a CREATE DATABASE killed before its tagging left behind.
+   */
+  async repair(database: string, leftovers: readonly string[]): Promise<string[]> {
+    checkNames({ database });
+    return this.admin(async (c) => {
+      const done: string[] = [];
+      const source = await this.repairSource(c, database);
+      if (source) done.push(source);
+      for (const name of leftovers) {
+        if (name !== database && (await dropUntagged(c, name))) done.push(`dropped "${name}", a copy left half-made without safeshift's tags`);
+      }
+      return done;
+    });
+  }
+
+  /** Undoes what a crashed snapshot left: its half-made (untagged) copy, and the source's blocked connections. Says what it did. */
+  private async repairSource(c: pg.Client, database: string): Promise<string | undefined> {
     const { rows } = await c.query<{ value: string }>(
       `select substr(cfg, length($2) + 2) as value
          from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase, unnest(s.setconfig) cfg
         where d.datname = $1 and s.setrole = 0 and starts_with(cfg, $2 || '=')`,
       [database, MARKER],
     );
-    if (!rows[0]) return;
+    if (!rows[0]) return undefined;
     const marker = JSON.parse(rows[0].value) as { snapshotId: string; cloneId?: string; allowConnections: boolean };
-    for (const half of [marker.snapshotId, marker.cloneId]) if (half) await dropUntagged(c, half);
+    const dropped: string[] = [];
+    for (const half of [marker.snapshotId, marker.cloneId]) if (half && (await dropUntagged(c, half))) dropped.push(half);
     await unblockSource(c, database, marker.allowConnections);
-    this.log(`repaired "${database}" after an interrupted snapshot (connections ${marker.allowConnections ? 'allowed' : 'blocked'} again, as before)`);
+    const note = `repaired "${database}" after an interrupted snapshot: connections ${marker.allowConnections ? 'allowed' : 'blocked'} again, as before`
+      + `${dropped.length ? `; dropped the half-made ${dropped.map((d) => `"${d}"`).join(', ')}` : ''}`;
+    this.log(note);
+    return note;
   }
 }
 

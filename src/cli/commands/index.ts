@@ -16,10 +16,11 @@ import { runsCommand } from './runs.ts';
 import { snapshotsCommand } from './snapshots.ts';
 import { quiescedCommand } from './quiesced.ts';
 import { unlockCommand } from './unlock.ts';
+import { recoverCommand } from './recover.ts';
 
 /** Every verb of the `safeshift` command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
   migrateCommand, infoCommand, validateCommand, lintCommand, compatCommand, baselineCommand, repairCommand,
-  upgradeCommand, restoreCommand, rehearseCommand, runsCommand, snapshotsCommand, quiescedCommand, unlockCommand, consoleCommand,
+  upgradeCommand, restoreCommand, rehearseCommand, runsCommand, snapshotsCommand, quiescedCommand, recoverCommand, unlockCommand, consoleCommand,
   demoCommand, embeddedCommand,
 ];

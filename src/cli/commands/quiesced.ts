@@ -1,5 +1,6 @@
 import { SafeshiftError } from '../../core/errors.ts';
 import { resumeStep } from '../../steps/quiesce-steps.ts';
+import { runLiveness } from '../../steps/run-liveness.ts';
 import type { Command } from '../command.ts';
 import { table } from '../format.ts';
 import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
@@ -26,6 +27,9 @@ export const quiescedCommand: Command = {
         const runIds = [...new Set((await ledger.listQuiesced({ database, active: true })).map((r) => r.runId))];
         for (const runId of runIds) {
           const run = await ledger.getRun(runId);
+          if (run && runLiveness(run) === 'interrupted') {
+            throw new SafeshiftError('RUN_INTERRUPTED', `run ${runId} was interrupted half-way; resuming its APIs alone would leave production where it stopped. \`safeshift recover --run ${runId}\` finishes or rolls it back and resumes them`);
+          }
           if (run?.status === 'running' && !input.values.force) {
             throw new SafeshiftError('LOCKED', `run ${runId} is still recorded as running; if its process is gone, say --force to resume what it quiesced`);
           }
@@ -38,6 +42,10 @@ export const quiescedCommand: Command = {
       const lines = records.length === 0 ? [`no APIs were quiesced for ${database}`] : [table(['api', 'status', 'prior state', 'quiesced at', 'resumed at', 'run'],
         records.map((r) => [r.apiId, r.status, JSON.stringify(r.prior), r.quiescedAt, r.resumedAt, r.runId]))];
       if (active.length) lines.push(`\nSTILL QUIESCED: ${active.map((r) => `${r.apiId} (run ${r.runId})`).join(', ')}`);
+      for (const runId of new Set(active.map((r) => r.runId))) {
+        const run = await ledger.getRun(runId);
+        if (run && runLiveness(run) === 'interrupted') lines.push(`run ${runId} was interrupted: \`safeshift recover --run ${runId}\` finishes it or rolls it back and resumes what it stopped`);
+      }
       return { exitCode: active.length ? 3 : 0, json: records, text: lines.join('\n') };
     } finally {
       await ports.close();

@@ -20,7 +20,7 @@ export const rehearseCommand: Command = {
     const { ports, database } = await openTarget(input, { needsDir: true });
     try {
       const report = await runWorkflow(ports, { kind: 'rehearsal', database, targetVersion: target, rehearsal: true },
-        { onState: (s) => input.log.info(`-> ${s}`) });
+        { onState: (s) => input.log.info(`-> ${s}`), stopOnSignals: true });
       const rehearsal = (await ports.ctx.ledger.listRehearsals(database)).find((r) => r.runId === report.run.runId);
       const lines = [describeRun(report)];
       if (rehearsal?.migrations.length) {

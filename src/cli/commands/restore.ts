@@ -34,7 +34,7 @@ export const restoreCommand: Command = {
     try {
       for (const spec of quiesce) ports.ctx.quiescers.create(spec, database);
       const report = await runWorkflow(ports, { kind: 'restore', database, snapshotId, quiesce, rehearsal: false, ...quiesceSafety(input) },
-        { onState: (s) => input.log.info(`-> ${s}`) });
+        { onState: (s) => input.log.info(`-> ${s}`), stopOnSignals: true });
       return { exitCode: exitCodeFor(report.run.status), json: report, text: describeRun(report) };
     } finally {
       await ports.close();

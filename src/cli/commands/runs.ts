@@ -2,6 +2,7 @@ import { SafeshiftError } from '../../core/errors.ts';
 import type { Command } from '../command.ts';
 import { table } from '../format.ts';
 import { runVersions } from '../run-versions.ts';
+import { shownStatus } from '../../steps/run-liveness.ts';
 import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
 import { AWS_OPTIONS, isAwsMode, runOnAws } from '../aws-mode.ts';
 
@@ -28,7 +29,7 @@ export const runsCommand: Command = {
       }
       const runs = await ledger.listRuns(database, Number(input.values.limit ?? 20));
       const text = runs.length === 0 ? `no runs recorded for ${database}` : table(['started', 'kind', 'status', 'versions', 'error', 'run id'],
-        runs.map((r) => [r.startedAt.replace('T', ' ').slice(0, 19), r.kind, r.status, runVersions(r), r.error?.code, r.runId]));
+        runs.map((r) => [r.startedAt.replace('T', ' ').slice(0, 19), r.kind, shownStatus(r), runVersions(r), r.error?.code, r.runId]));
       return { exitCode: 0, json: runs, text };
     } finally {
       await ports.close();

@@ -45,7 +45,7 @@ export const upgradeCommand: Command = {
       for (const spec of quiesce) ports.ctx.quiescers.create(spec, database);
       const report = await runWorkflow(ports, {
         kind: 'upgrade', database, targetVersion: target, strategy, quiesce, rehearsal: !input.values['no-rehearsal'], ...quiesceSafety(input),
-      }, { onState: (s) => input.log.info(`-> ${s}`) });
+      }, { onState: (s) => input.log.info(`-> ${s}`), stopOnSignals: true });
       return { exitCode: exitCodeFor(report.run.status), json: report, text: describeRun(report) };
     } finally {
       await ports.close();
