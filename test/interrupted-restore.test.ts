@@ -6,7 +6,7 @@ import type { RunStatus } from '../src/ports.ts';
 import type { RunInput } from '../src/steps/state.ts';
 import { taskStates, withPorts } from './support/fault-matrix.ts';
 import { runSafeshift } from './support/cli.ts';
-import { expectRecovered, interruptedRun, recover, type InterruptAt } from './support/interruption.ts';
+import { expectRecovered, interruptAndRecover, interruptedRun, recover, type InterruptAt } from './support/interruption.ts';
 import { EXAMPLE_MIGRATIONS, productionState, roleState, shopTemplate, type ShopTemplate } from './support/shop.ts';
 
 /**
@@ -35,22 +35,12 @@ afterAll(async () => { await shop?.dispose(); });
 
 const quiesce = () => [`db-role:${shop.appRole}`];
 
-async function interruptCase(input: Omit<RunInput, 'runId' | 'database' | 'quiesce'>, at: InterruptAt, signal: 'SIGKILL' | 'SIGINT', twice: boolean,
+function interruptCase(input: Omit<RunInput, 'runId' | 'database' | 'quiesce'>, at: InterruptAt, signal: 'SIGKILL' | 'SIGINT', twice: boolean,
   expected: RunStatus, label: string, prepare?: (database: string) => Promise<Partial<RunInput>>) {
-  const db = await shop.copy('xint');
-  try {
-    const extra = prepare ? await prepare(db.database) : {};
-    const runId = randomUUID();
-    const exit = await interruptedRun({ migrationsDir: EXAMPLE_MIGRATIONS, signal, twice, at, input: { ...input, ...extra, database: db.database, runId, quiesce: quiesce() } });
-    const recovered = await recover(db.database, EXAMPLE_MIGRATIONS);
-    // A restore that succeeds brings back the snapshot taken before the upgrade `prepare` ran.
-    const after = input.kind === 'restore' ? before : upgraded;
-    const start = input.kind === 'restore' ? upgraded : before;
-    await expectRecovered({ db, appRole: shop.appRole, migrationsDir: EXAMPLE_MIGRATIONS, runId, before: start, after, roleBefore, expected, label: `${label} (${exit.signal ?? exit.code})`, recovered });
-    return { exit, recovered };
-  } finally {
-    await db.drop();
-  }
+  // A restore that succeeds brings back the snapshot taken before the upgrade `prepare` ran.
+  const after = input.kind === 'restore' ? before : upgraded;
+  const start = input.kind === 'restore' ? upgraded : before;
+  return interruptAndRecover({ shop, migrationsDir: EXAMPLE_MIGRATIONS, input, at, signal, twice, before: start, after, roleBefore, expected, label, ...(prepare ? { prepare } : {}) });
 }
 
 /** Upgrades the case's database and returns its pre-upgrade snapshot, for a restore to bring back. */

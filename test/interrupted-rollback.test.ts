@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { cp } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runWorkflow } from '../src/adapters/local/local-workflows.ts';
@@ -6,7 +5,7 @@ import { upgradeWorkflow } from '../src/steps/workflows.ts';
 import type { RunStatus } from '../src/ports.ts';
 import type { RunInput } from '../src/steps/state.ts';
 import { taskStates, withPorts } from './support/fault-matrix.ts';
-import { expectRecovered, interruptedRun, recover, type InterruptAt } from './support/interruption.ts';
+import { interruptAndRecover, type InterruptAt } from './support/interruption.ts';
 import { migrationsDir } from './support/migrations-dir.ts';
 import { EXAMPLE_MIGRATIONS, productionState, roleState, shopTemplate, type ShopTemplate } from './support/shop.ts';
 
@@ -44,17 +43,8 @@ async function reference(dir: string, input: Omit<RunInput, 'runId' | 'database'
   }
 }
 
-async function killAndRecover(dir: string, input: Omit<RunInput, 'runId' | 'database'>, at: InterruptAt, expected: RunStatus, after: Record<string, unknown>, label: string) {
-  const db = await shop.copy('rkill');
-  try {
-    const runId = randomUUID();
-    const exit = await interruptedRun({ migrationsDir: dir, signal: 'SIGKILL', at, input: { ...input, database: db.database, runId, quiesce: [`db-role:${shop.appRole}`] } });
-    expect(exit.signal, `${label}: the child was killed\n${exit.stdout}\n${exit.stderr}`).toBe('SIGKILL');
-    const recovered = await recover(db.database, dir);
-    await expectRecovered({ db, appRole: shop.appRole, migrationsDir: dir, runId, before, after, roleBefore, expected, label, recovered });
-  } finally {
-    await db.drop();
-  }
+function killAndRecover(dir: string, input: Omit<RunInput, 'runId' | 'database'>, at: InterruptAt, expected: RunStatus, after: Record<string, unknown>, label: string) {
+  return interruptAndRecover({ shop, migrationsDir: dir, input, at, signal: 'SIGKILL', before, after, roleBefore, expected, label });
 }
 
 beforeAll(async () => {

@@ -1,10 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runWorkflow } from '../src/adapters/local/local-workflows.ts';
-import { runLiveness } from '../src/steps/run-liveness.ts';
 import { upgradeWorkflow } from '../src/steps/workflows.ts';
 import { taskStates, withPorts } from './support/fault-matrix.ts';
-import { expectRecovered, interruptedRun, recover, withCasePorts, type InterruptAt } from './support/interruption.ts';
+import { interruptAndRecover, type InterruptAt } from './support/interruption.ts';
 import { EXAMPLE_MIGRATIONS, productionState, roleState, shopTemplate, type ShopTemplate } from './support/shop.ts';
 
 /**
@@ -34,21 +32,10 @@ beforeAll(async () => {
 
 afterAll(async () => { await shop?.dispose(); });
 
-async function killAndRecover(at: InterruptAt, label: string) {
-  const db = await shop.copy('ikill');
-  try {
-    const runId = randomUUID();
-    const exit = await interruptedRun({ migrationsDir: EXAMPLE_MIGRATIONS, signal: 'SIGKILL', at, input: { kind: 'upgrade', database: db.database, runId, quiesce: [`db-role:${shop.appRole}`] } });
-    expect(exit.signal, `${label}: the child was killed\n${exit.stdout}\n${exit.stderr}`).toBe('SIGKILL');
-    const dead = await withCasePorts(db.database, EXAMPLE_MIGRATIONS, (p) => p.ctx.ledger.getRun(runId));
-    if (dead && dead.status === 'running') expect(runLiveness(dead), `${label}: shown as interrupted`).toBe('interrupted');
-    const recovered = await recover(db.database, EXAMPLE_MIGRATIONS);
-    // Killed after preflight, before the next Task's checkpoint: the run had changed nothing, and is closed as refused.
-    const expected = at.state === 'Preflight' ? 'refused' : 'succeeded';
-    await expectRecovered({ db, appRole: shop.appRole, migrationsDir: EXAMPLE_MIGRATIONS, runId, before, after, roleBefore, expected, label, recovered });
-  } finally {
-    await db.drop();
-  }
+function killAndRecover(at: InterruptAt, label: string) {
+  // Killed after preflight, before the next Task's checkpoint: the run had changed nothing, and is closed as refused.
+  const expected = at.state === 'Preflight' ? 'refused' : 'succeeded';
+  return interruptAndRecover({ shop, migrationsDir: EXAMPLE_MIGRATIONS, input: { kind: 'upgrade' }, at, signal: 'SIGKILL', before, after, roleBefore, expected, label });
 }
 
 describe('an upgrade whose process is killed', () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -6,9 +7,10 @@ import { expect } from 'vitest';
 import { openLocalPorts, type LocalPorts } from '../../src/adapters/local/local-workflows.ts';
 import { recoverRun, type RecoverReport } from '../../src/adapters/local/recover-run.ts';
 import type { RunRecord, RunStatus } from '../../src/ports.ts';
+import { runLiveness } from '../../src/steps/run-liveness.ts';
 import type { RunInput } from '../../src/steps/state.ts';
 import { testServerUrl } from './database.ts';
-import { keptDatabases, leftovers, productionState, roleState, type CaseDatabase } from './shop.ts';
+import { keptDatabases, leftovers, productionState, roleState, type CaseDatabase, type ShopTemplate } from './shop.ts';
 
 /** Where and how the child run is interrupted. */
 export interface InterruptAt {
@@ -134,4 +136,36 @@ export async function expectRecovered(opts: {
   expect(again.repairs, `${label}: a second recover repairs nothing`).toEqual([]);
   expect(await db.withClient(productionState), `${label}: unchanged by the second recover`).toEqual(state);
   return run;
+}
+
+/**
+ * One case of an interruption matrix: a copy of the shop, `prepare` (for what the run needs first),
+ * the run in a child interrupted as `at` and `signal` say, `recover`, then {@link expectRecovered}
+ * against `before`/`after`. A SIGKILLed run must have died by it and show as interrupted.
+ */
+export async function interruptAndRecover(o: {
+  readonly shop: ShopTemplate; readonly migrationsDir: string; readonly input: Omit<RunInput, 'runId' | 'database' | 'quiesce'>;
+  readonly at: InterruptAt; readonly signal: 'SIGKILL' | 'SIGINT'; readonly twice?: boolean; readonly quiesce?: boolean;
+  readonly before: Record<string, unknown>; readonly after: Record<string, unknown>; readonly roleBefore: Record<string, unknown>;
+  readonly expected: RunStatus; readonly label: string;
+  readonly prepare?: (database: string) => Promise<Partial<RunInput>>;
+}): Promise<{ exit: ChildExit; recovered: RecoverReport }> {
+  const db = await o.shop.copy('intr');
+  try {
+    const extra = o.prepare ? await o.prepare(db.database) : {};
+    const runId = randomUUID();
+    const quiesce = o.quiesce === false ? {} : { quiesce: [`db-role:${o.shop.appRole}`] };
+    const exit = await interruptedRun({ migrationsDir: o.migrationsDir, signal: o.signal, ...(o.twice ? { twice: true } : {}), at: o.at, input: { ...o.input, ...extra, ...quiesce, database: db.database, runId } });
+    if (o.signal === 'SIGKILL') {
+      expect(exit.signal, `${o.label}: the child was killed\n${exit.stdout}\n${exit.stderr}`).toBe('SIGKILL');
+      const dead = await withCasePorts(db.database, o.migrationsDir, (p) => p.ctx.ledger.getRun(runId));
+      if (dead && dead.status === 'running') expect(runLiveness(dead), `${o.label}: shown as interrupted`).toBe('interrupted');
+    }
+    const recovered = await recover(db.database, o.migrationsDir);
+    await expectRecovered({ db, appRole: o.shop.appRole, migrationsDir: o.migrationsDir, runId, before: o.before, after: o.after, roleBefore: o.roleBefore,
+      expected: o.expected, label: `${o.label} (${exit.signal ?? exit.code})`, recovered });
+    return { exit, recovered };
+  } finally {
+    await db.drop();
+  }
 }

@@ -1,5 +1,5 @@
 import { SafeshiftError } from '../../core/errors.ts';
-import type { RecoveryNote, RunRecord } from '../../ports.ts';
+import type { Ledger, RecoveryNote, RunRecord } from '../../ports.ts';
 import { resourceName, type ResourceRole } from '../../steps/names.ts';
 import { LOCAL_LOCK_TTL_MS, runLiveness, thisProcess } from '../../steps/run-liveness.ts';
 import { continueWorkflow, type LocalPorts, type WorkflowOptions, type WorkflowReport } from './local-workflows.ts';
@@ -49,7 +49,7 @@ const COPIED_ROLES: readonly ResourceRole[] = ['rehearsal-snapshot', 'rehearsal-
  */
 export async function recoverRun(ports: LocalPorts, options: RecoverOptions, workflow: WorkflowOptions = {}): Promise<RecoverReport> {
   const { ledger, fleet, connector } = ports.ctx;
-  const run = await findRun(ports, options);
+  const run = await findRecoverableRun(ports.ctx.ledger, options.database, options.runId);
   if (!run) {
     const repairs = (await fleet.repair?.(options.database, [])) ?? [];
     return { repairs, summary: `no run of "${options.database}" is recorded as running; nothing to recover${repairs.length ? `. Repaired: ${repairs.join('; ')}` : ''}` };
@@ -105,15 +105,17 @@ export async function recoverRun(ports: LocalPorts, options: RecoverOptions, wor
   return { run: report.run, note, report, repairs, summary };
 }
 
-/** The run asked for, or the newest of the database's runs still recorded as running. */
-async function findRun(ports: LocalPorts, options: RecoverOptions): Promise<RunRecord | undefined> {
-  const { ledger } = ports.ctx;
-  if (options.runId !== undefined) {
-    const run = await ledger.getRun(options.runId);
-    if (!run) throw new SafeshiftError('RUN_NOT_FOUND', `no run ${options.runId} is recorded; \`safeshift runs\` lists them`);
+/**
+ * The run `recover` works on: the one asked for, else the database's newest interrupted run, else
+ * its newest run still recorded as running, else its newest run (which has ended: nothing to do).
+ */
+export async function findRecoverableRun(ledger: Ledger, database: string, runId?: string): Promise<RunRecord | undefined> {
+  if (runId !== undefined) {
+    const run = await ledger.getRun(runId);
+    if (!run) throw new SafeshiftError('RUN_NOT_FOUND', `no run ${runId} is recorded; \`safeshift runs\` lists them`);
     return run;
   }
-  const runs = await ledger.listRuns(options.database, 50);
+  const runs = await ledger.listRuns(database, 50);
   const running = runs.filter((r) => r.status === 'running');
   return running.find((r) => runLiveness(r) === 'interrupted') ?? running[0] ?? runs[0];
 }

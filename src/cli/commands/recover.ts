@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { recoverRun } from '../../adapters/local/recover-run.ts';
+import { findRecoverableRun, recoverRun } from '../../adapters/local/recover-run.ts';
 import type { LocalPorts } from '../../adapters/local/local-workflows.ts';
 import { OptionError } from '../../core/errors.ts';
 import type { RunStatus } from '../../ports.ts';
@@ -37,9 +37,10 @@ export const recoverCommand: Command = {
   async run(input) {
     const { ports, database } = await openTarget(input, { needsDir: false });
     try {
-      const runId = typeof input.values.run === 'string' ? input.values.run : undefined;
-      const known = runId ? await ports.ctx.ledger.getRun(runId) : undefined;
-      const checkpoint = known?.checkpoint ?? (await ports.ctx.ledger.listRuns(database, 50)).find((r) => r.status === 'running')?.checkpoint;
+      // The same run recoverRun will pick, so the migrations folder is the one that run was started with.
+      const known = await findRecoverableRun(ports.ctx.ledger, database, typeof input.values.run === 'string' ? input.values.run : undefined);
+      const runId = known?.runId;
+      const checkpoint = known?.checkpoint;
       const dir = typeof input.values.dir === 'string' ? path.resolve(input.values.dir) : checkpoint?.migrationsDir;
       let rollBack = input.values['roll-back'] ? 'safeshift recover --roll-back' : undefined;
       if (typeof input.values.dir === 'string' && !existsSync(dir ?? '')) throw new OptionError(`--dir ${input.values.dir} does not exist`);
