@@ -41,6 +41,8 @@ function fakeLedger(overrides: Partial<Ledger> = {}): Ledger {
     startRun: async (run) => { if (!runs.has(run.runId)) runs.set(run.runId, run); return runs.get(run.runId)!; },
     updateRun: async (id, patch) => { const r = { ...runs.get(id)!, ...patch }; runs.set(id, r); return r; },
     releaseLock: async () => {},
+    getLock: async () => undefined,
+    listRuns: async () => [],
     listQuiesced: async () => [],
     ...overrides,
   };
@@ -52,11 +54,11 @@ const unusedConnector: Connector = {
   connect: async () => { throw new Error('not reached'); }, endRunSessions: async () => 0, disconnectAll: async () => {},
 };
 
-/** Quiescers whose preflight check passes; nothing else of them is reached in these tests. */
+/** Quiescers whose preflight checks pass: each can be quiesced, and is running (not already stopped). */
 const checkedQuiescers: QuiescerFactory = {
   create: (spec) => ({
     id: spec, check: async () => {}, capture: async () => null, quiesce: async () => {}, resume: async () => {},
-    stillQuiesced: async () => ({ holds: true, evidence: 'reserved concurrency is 0' }),
+    stillQuiesced: async () => ({ holds: false, evidence: 'reserved concurrency is not set' }),
   }),
 };
 

@@ -98,7 +98,7 @@ describe('the local runner between retries', () => {
   /** One Task, retried once on Transient after exactly one second (no jitter), and a step that fails once. */
   const definition = {
     Comment: 'one retried Task', StartAt: 'Only',
-    States: { Only: { Type: 'Task', Resource: '${finishFunctionArn}', Retry: [{ ErrorEquals: ['Transient'], IntervalSeconds: 1, MaxAttempts: 1, BackoffRate: 1 }], End: true } },
+    States: { Only: { Type: 'Task', Resource: '${finishFunctionArn}', Parameters: { 'state.$': '$', args: {} }, Retry: [{ ErrorEquals: ['Transient'], IntervalSeconds: 1, MaxAttempts: 1, BackoffRate: 1 }], End: true } },
   };
   async function timedRun(retryIntervalMs?: number): Promise<{ status: string; ms: number }> {
     const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: 'unused', migrationsDir: EXAMPLE_MIGRATIONS });
