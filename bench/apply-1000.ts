@@ -5,6 +5,7 @@ import { nodePgMigrateContender } from './apply/node-pg-migrate.ts';
 import { postgratorContender } from './apply/postgrator.ts';
 import { safeshiftContender } from './apply/safeshift.ts';
 import { verifyApplied } from './apply/verify.ts';
+import { defined } from './defined.ts';
 import { writeMigrations, type MigrationLayout } from './fixtures.ts';
 import { median } from './stats.ts';
 import { formatTable, ms } from './table.ts';
@@ -48,7 +49,7 @@ export const apply1000: Benchmark = {
     const outcomes = new Map<Contender, Outcome>(contenders.map((c) => [c, { contender: c, times: [], cpu: [] }]));
     for (const c of contenders) {
       try {
-        await runOnce(ctx, c, warmDirs.get(c.layout)!, WARM_UP_COUNT, `warm_${slug(c.name)}`);
+        await runOnce(ctx, c, defined(warmDirs.get(c.layout), `warm-up migrations for the ${c.layout} layout`), WARM_UP_COUNT, `warm_${slug(c.name)}`);
       } catch (error) {
         // Reported in the table like a failed round: the other contenders still get measured.
         outcomes.set(c, { contender: c, times: [], cpu: [], failure: `warm-up: ${firstLine(error)}` });
@@ -60,12 +61,13 @@ export const apply1000: Benchmark = {
     for (let round = 0; round < rounds; round++) {
       // Rotating the order each round spreads any drift (checkpoints, dropped databases being
       // cleaned up, a warming cache) over every contender instead of always hitting the same one.
-      const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]!);
+      const shift = round % contenders.length;
+      const order = [...contenders.slice(shift), ...contenders.slice(0, shift)];
       for (const c of order) {
-        const outcome = outcomes.get(c)!;
+        const outcome = defined(outcomes.get(c), `outcome for ${c.name}`);
         if (outcome.failure) continue;
         try {
-          const took = await runOnce(ctx, c, dirs.get(c.layout)!, count, `apply_${slug(c.name)}_${round}`);
+          const took = await runOnce(ctx, c, defined(dirs.get(c.layout), `migrations for the ${c.layout} layout`), count, `apply_${slug(c.name)}_${round}`);
           outcome.times.push(took.ms);
           outcome.cpu.push(took.cpuMs);
           ctx.progress(`apply-1000: round ${round + 1}/${rounds}: ${c.name}: ${ms(took.ms)} ms (client CPU ${ms(took.cpuMs)} ms)`);
@@ -109,7 +111,7 @@ async function runOnce(ctx: BenchContext, c: Contender, dir: string, count: numb
 }
 
 async function report(ctx: BenchContext, outcomes: readonly Outcome[], count: number, rounds: number): Promise<BenchReport> {
-  const limit = outcomes[0]!;
+  const limit = defined(outcomes[0], 'outcome for the limit');
   const limitMs = limit.failure ? Number.NaN : median(limit.times);
   const rows = outcomes.map((o) => {
     if (o.failure) return [o.contender.name, 'FAILED', '-', '-', '-', o.failure];
@@ -117,7 +119,10 @@ async function report(ctx: BenchContext, outcomes: readonly Outcome[], count: nu
     return [o.contender.name, ms(m), (m / count).toFixed(2), `${(m / limitMs).toFixed(2)}x`, ms(median(o.cpu)), o.times.map(ms).join(' / ')];
   });
   const lines = formatTable(['contender', 'median ms', 'per migration ms', 'vs limit', 'client CPU ms', 'rounds (ms)'], rows);
-  lines.push('', `${count.toLocaleString('en-US')} migrations, each: create table + insert 3 rows + create index; median of ${rounds} round(s), order rotated each round, CHECKPOINT before each; every run verified (${count} tables, ${count} indexes) before its time counted`);
+  lines.push(
+    '',
+    `${count.toLocaleString('en-US')} migrations, each: create table + insert 3 rows + create index; median of ${rounds} round(s), order rotated each round, CHECKPOINT before each; every run verified (${count} tables, ${count} indexes) before its time counted`,
+  );
   lines.push(`server: ${await serverSettings(ctx)}`);
   for (const o of outcomes) lines.push(`  ${o.contender.name}: ${o.contender.how}`);
   return { title: `apply ${count.toLocaleString('en-US')} migrations to an empty database`, lines, goals: goals(outcomes, limitMs) };
@@ -139,7 +144,9 @@ function goals(outcomes: readonly Outcome[], limitMs: number): Goal[] {
     {
       description: 'safeshift faster than both peers',
       met: Number.isFinite(ours) && fasterThanPeers,
-      detail: peerFigures.map((p) => `${p.name} ${Number.isFinite(p.ms) ? `${ms(p.ms)} ms (safeshift takes ${(ours / p.ms).toFixed(2)}x its time)` : 'no figure'}`).join(', '),
+      detail: peerFigures
+        .map((p) => `${p.name} ${Number.isFinite(p.ms) ? `${ms(p.ms)} ms (safeshift takes ${(ours / p.ms).toFixed(2)}x its time)` : 'no figure'}`)
+        .join(', '),
     },
   ];
 }
@@ -153,14 +160,19 @@ async function serverSettings(ctx: BenchContext): Promise<string> {
               current_setting('synchronous_commit') as synchronous_commit, current_setting('shared_buffers') as shared_buffers`,
     );
     const s = rows[0];
-    return s ? `PostgreSQL ${s.version}, fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}, shared_buffers=${s.shared_buffers} (server defaults, same for all)` : 'unknown';
+    return s
+      ? `PostgreSQL ${s.version}, fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}, shared_buffers=${s.shared_buffers} (server defaults, same for all)`
+      : 'unknown';
   } finally {
     await client.end();
   }
 }
 
 function slug(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_|_$/g, '');
 }
 
 function firstLine(error: unknown): string {

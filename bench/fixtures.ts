@@ -18,7 +18,7 @@ export function migrationSql(n: number): string {
     `create table t${n} (`,
     '  id integer primary key,',
     '  name text not null,',
-    "  created_at timestamptz not null default now()",
+    '  created_at timestamptz not null default now()',
     ');',
     `insert into t${n} (id, name) values (1, 'alpha'), (2, 'beta'), (3, 'gamma');`,
     `create index t${n}_name_idx on t${n} (name);`,

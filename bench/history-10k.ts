@@ -2,6 +2,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import { info } from '../src/core/info.ts';
 import { validate } from '../src/core/validate.ts';
+import { defined } from './defined.ts';
 import { writeMigrations } from './fixtures.ts';
 import { seedHistory } from './history/seed.ts';
 import { median } from './stats.ts';
@@ -77,17 +78,27 @@ async function check(ctx: BenchContext, n: number, client: pg.Client, dir: strin
 }
 
 function report(samples: readonly Sample[], rounds: number): BenchReport {
-  const rows = samples.map((s) => [
-    s.n.toLocaleString('en-US'), ms(s.validateMs), ms((s.validateMs / s.n) * 1000), ms(s.infoMs), ms((s.infoMs / s.n) * 1000),
-  ]);
+  const rows = samples.map((s) => [s.n.toLocaleString('en-US'), ms(s.validateMs), ms((s.validateMs / s.n) * 1000), ms(s.infoMs), ms((s.infoMs / s.n) * 1000)]);
   const lines = formatTable(['N applied', 'validate ms', 'validate ms/1k', 'info ms', 'info ms/1k'], rows);
-  const first = samples[0]!;
-  const last = samples[samples.length - 1]!;
+  const first = defined(samples[0], 'sample of the smallest history');
+  const last = defined(samples[samples.length - 1], 'sample of the largest history');
   const sizeRatio = last.n / first.n;
   const growth = (pick: (s: Sample) => number) => pick(last) / pick(first);
   const goals: Goal[] = [
-    linearGoal('validate', growth((s) => s.validateMs), sizeRatio, first.n, last.n),
-    linearGoal('info', growth((s) => s.infoMs), sizeRatio, first.n, last.n),
+    linearGoal(
+      'validate',
+      growth((s) => s.validateMs),
+      sizeRatio,
+      first.n,
+      last.n,
+    ),
+    linearGoal(
+      'info',
+      growth((s) => s.infoMs),
+      sizeRatio,
+      first.n,
+      last.n,
+    ),
   ];
   lines.push('', `median of ${rounds} timed call(s) each, after one untimed call; the folder holds exactly the N applied files`);
   return { title: 'validate / info against a long history', lines, goals };

@@ -4,6 +4,7 @@ import { withDatabase } from '../src/adapters/local/pg-connection.ts';
 import { escapeIdentifier } from '../src/core/identifiers.ts';
 import type { TimelineEntry } from '../src/ports.ts';
 import { seedShop } from '../examples/seed/seed-shop.ts';
+import { defined } from './defined.ts';
 import { median } from './stats.ts';
 import { formatTable, ms } from './table.ts';
 import type { BenchContext, BenchReport, Benchmark, Goal } from './types.ts';
@@ -54,7 +55,15 @@ export const orchestrationOverhead: Benchmark = {
     const rounds = ctx.quick ? 2 : 7;
     const password = randomBytes(12).toString('hex');
     ctx.progress(`orchestration-overhead: seeding the example shop (${orders.toLocaleString('en-US')} orders, at version 2)…`);
-    await seedShop({ serverUrl: ctx.serverUrl, database: TEMPLATE, appRole: APP_ROLE, appPassword: password, migrationsDir: EXAMPLE_MIGRATIONS, customers: 1000, orders });
+    await seedShop({
+      serverUrl: ctx.serverUrl,
+      database: TEMPLATE,
+      appRole: APP_ROLE,
+      appPassword: password,
+      migrationsDir: EXAMPLE_MIGRATIONS,
+      customers: 1000,
+      orders,
+    });
     const profiler = new WorkflowProfiler();
     profiler.install();
     try {
@@ -66,7 +75,9 @@ export const orchestrationOverhead: Benchmark = {
       for (let r = 0; r < rounds; r++) {
         const s = await once(ctx, profiler, String(r));
         samples.push(s);
-        ctx.progress(`orchestration-overhead: round ${r + 1}/${rounds}: window ${ms(s.windowMs)} ms = snapshot ${ms(s.snapshotMs)} + migration ${ms(s.migrationMs)} + overhead ${ms(s.overheadMs)}`);
+        ctx.progress(
+          `orchestration-overhead: round ${r + 1}/${rounds}: window ${ms(s.windowMs)} ms = snapshot ${ms(s.snapshotMs)} + migration ${ms(s.migrationMs)} + overhead ${ms(s.overheadMs)}`,
+        );
       }
       return report(samples, cold, orders);
     } finally {
@@ -87,7 +98,12 @@ async function once(ctx: BenchContext, profiler: WorkflowProfiler, label: string
     await admin.query(`grant connect on database ${escapeIdentifier(database)} to ${escapeIdentifier(APP_ROLE)}`);
     await ctx.settle();
     profiler.reset();
-    const report = await runUpgrade(ctx, { database, migrationsDir: EXAMPLE_MIGRATIONS, input: { quiesce: [`db-role:${APP_ROLE}`], rehearsal: false }, instrument: profiled(profiler) });
+    const report = await runUpgrade(ctx, {
+      database,
+      migrationsDir: EXAMPLE_MIGRATIONS,
+      input: { quiesce: [`db-role:${APP_ROLE}`], rehearsal: false },
+      instrument: profiled(profiler),
+    });
     const states = new Map(profiler.states);
     const migrationSqlMs = await historyMs(ctx, database, report.run.runId);
     const rawCopyMs = await rawCopy(ctx, admin, database);
@@ -105,7 +121,11 @@ function split(timeline: readonly TimelineEntry[]): Pick<Sample, 'windowMs' | 's
   const migrationMs = stateMs(timeline, MIGRATION_STATE);
   const inside = windowStates(timeline);
   let gapsMs = 0;
-  for (let i = 1; i < inside.length; i++) gapsMs += between(inside[i - 1]!.exitedAt, inside[i]!.enteredAt);
+  let previous: TimelineEntry | undefined;
+  for (const state of inside) {
+    if (previous) gapsMs += between(previous.exitedAt, state.enteredAt);
+    previous = state;
+  }
   return { windowMs, snapshotMs, migrationMs, overheadMs: windowMs - snapshotMs - migrationMs, gapsMs };
 }
 
@@ -119,7 +139,9 @@ function windowStates(timeline: readonly TimelineEntry[]): TimelineEntry[] {
 async function historyMs(ctx: BenchContext, database: string, runId: string): Promise<number> {
   const c = await ctx.connect(withDatabase(ctx.serverUrl, database));
   try {
-    const { rows } = await c.query<{ ms: string | null }>('select sum(execution_ms)::text as ms from safeshift_schema_history where run_id = $1 and success', [runId]);
+    const { rows } = await c.query<{ ms: string | null }>('select sum(execution_ms)::text as ms from safeshift_schema_history where run_id = $1 and success', [
+      runId,
+    ]);
     return Number(rows[0]?.ms ?? Number.NaN);
   } finally {
     await c.end();
@@ -143,7 +165,9 @@ async function cleanup(ctx: BenchContext): Promise<void> {
   try {
     await c.query(`drop database if exists ${escapeIdentifier(TEMPLATE)} with (force)`);
     // A role that still holds rights somewhere (a copy left by a crash) cannot be dropped: said, not fatal.
-    await c.query(`drop role if exists ${escapeIdentifier(APP_ROLE)}`).catch((error: unknown) => ctx.progress(`orchestration-overhead: could not drop role ${APP_ROLE}: ${(error as Error).message}`));
+    await c
+      .query(`drop role if exists ${escapeIdentifier(APP_ROLE)}`)
+      .catch((error: unknown) => ctx.progress(`orchestration-overhead: could not drop role ${APP_ROLE}: ${(error as Error).message}`));
   } finally {
     await c.end();
   }
@@ -152,9 +176,26 @@ async function cleanup(ctx: BenchContext): Promise<void> {
 
 function report(samples: readonly Sample[], cold: Sample, orders: number): BenchReport {
   const med = (pick: (s: Sample) => number) => median(samples.map(pick));
-  const rows = samples.map((s, i) => [String(i + 1), ms(s.windowMs), ms(s.snapshotMs), ms(s.migrationMs), ms(s.overheadMs), ms(s.report.quiescedWindowMs ?? Number.NaN), String(s.report.transitions)]);
-  rows.push(['median', ms(med((s) => s.windowMs)), ms(med((s) => s.snapshotMs)), ms(med((s) => s.migrationMs)), ms(med((s) => s.overheadMs)), ms(med((s) => s.report.quiescedWindowMs ?? Number.NaN)), '-']);
-  rows.push(['cold (1st)', ms(cold.windowMs), ms(cold.snapshotMs), ms(cold.migrationMs), ms(cold.overheadMs), ms(cold.report.quiescedWindowMs ?? Number.NaN), String(cold.report.transitions)]);
+  const row = (label: string, s: Sample) => [
+    label,
+    ms(s.windowMs),
+    ms(s.snapshotMs),
+    ms(s.migrationMs),
+    ms(s.overheadMs),
+    ms(s.report.quiescedWindowMs ?? Number.NaN),
+    String(s.report.transitions),
+  ];
+  const rows = samples.map((s, i) => row(String(i + 1), s));
+  rows.push([
+    'median',
+    ms(med((s) => s.windowMs)),
+    ms(med((s) => s.snapshotMs)),
+    ms(med((s) => s.migrationMs)),
+    ms(med((s) => s.overheadMs)),
+    ms(med((s) => s.report.quiescedWindowMs ?? Number.NaN)),
+    '-',
+  ]);
+  rows.push(row('cold (1st)', cold));
   const lines = formatTable(['round', 'window ms', 'snapshot ms', 'migration ms', 'overhead ms', 'ledger window ms', 'transitions'], rows);
   lines.push(
     '',
@@ -176,29 +217,49 @@ function report(samples: readonly Sample[], cold: Sample, orders: number): Bench
     '  pg.Client connect and query meanwhile, by anyone, and overlap the port columns; "step code" is step time outside the ports (JavaScript, file reads, parsing)',
   );
   const overhead = med((s) => s.overheadMs);
-  const goals: Goal[] = [{
-    description: `orchestration overhead under ${OVERHEAD_GOAL_MS} ms locally (median)`,
-    met: overhead < OVERHEAD_GOAL_MS,
-    detail: `${ms(overhead)} ms of a ${ms(med((s) => s.windowMs))} ms window (snapshot ${ms(med((s) => s.snapshotMs))}, migration ${ms(med((s) => s.migrationMs))}); cold first run ${ms(cold.overheadMs)} ms`,
-  }];
+  const goals: Goal[] = [
+    {
+      description: `orchestration overhead under ${OVERHEAD_GOAL_MS} ms locally (median)`,
+      met: overhead < OVERHEAD_GOAL_MS,
+      detail: `${ms(overhead)} ms of a ${ms(med((s) => s.windowMs))} ms window (snapshot ${ms(med((s) => s.snapshotMs))}, migration ${ms(med((s) => s.migrationMs))}); cold first run ${ms(cold.overheadMs)} ms`,
+    },
+  ];
   return { title: 'orchestration overhead of a local upgrade: the quiesced window, split', lines, goals };
 }
 
 /** One row per state inside the window: its time, and where that time went; then the window's totals. */
 function breakdown(samples: readonly Sample[]): string[] {
-  const order = windowStates(samples[0]!.report.timeline).map((t) => t.state);
-  type Figures = { total: number; step: number; connects: Tally; queries: Tally; ports: Map<string, Tally>; profiled: boolean };
+  const order = windowStates(defined(samples[0], 'first round').report.timeline).map((t) => t.state);
+  interface Figures {
+    total: number;
+    step: number;
+    connects: Tally;
+    queries: Tally;
+    ports: Map<string, Tally>;
+    profiled: boolean;
+  }
   const figures = (s: Sample, state: string): Figures => {
     const p = s.states.get(state);
-    return { total: stateMs(s.report.timeline, state), step: p?.step.ms ?? 0, connects: p?.connects ?? NONE, queries: p?.queries ?? NONE, ports: p?.ports ?? new Map(), profiled: !!p };
+    return {
+      total: stateMs(s.report.timeline, state),
+      step: p?.step.ms ?? 0,
+      connects: p?.connects ?? NONE,
+      queries: p?.queries ?? NONE,
+      ports: p?.ports ?? new Map<string, Tally>(),
+      profiled: !!p,
+    };
   };
   // The window's totals: each round's states summed, then the median over rounds.
   const summed = (s: Sample): Figures => {
     const all = order.map((state) => figures(s, state));
     const add = (pick: (f: Figures) => Tally): Tally => ({ ms: all.reduce((n, f) => n + pick(f).ms, 0), calls: all.reduce((n, f) => n + pick(f).calls, 0) });
     return {
-      total: all.reduce((n, f) => n + f.total, 0), step: all.reduce((n, f) => n + f.step, 0), connects: add((f) => f.connects), queries: add((f) => f.queries),
-      ports: new Map(PORTS.map((name) => [name, add((f) => f.ports.get(name) ?? NONE)])), profiled: true,
+      total: all.reduce((n, f) => n + f.total, 0),
+      step: all.reduce((n, f) => n + f.step, 0),
+      connects: add((f) => f.connects),
+      queries: add((f) => f.queries),
+      ports: new Map(PORTS.map((name) => [name, add((f) => f.ports.get(name) ?? NONE)])),
+      profiled: true,
     };
   };
   const row = (label: string, per: readonly Figures[]): string[] => {
@@ -210,14 +271,35 @@ function breakdown(samples: readonly Sample[]): string[] {
     const profiled = per.some((f) => f.profiled);
     const portsMs = (f: Figures) => PORTS.reduce((n, name) => n + (f.ports.get(name)?.ms ?? 0), 0);
     return [
-      label, ms(m((f) => f.total)), profiled ? ms(m((f) => f.step)) : '-',
+      label,
+      ms(m((f) => f.total)),
+      profiled ? ms(m((f) => f.step)) : '-',
       // Timeline times have 1 ms resolution, the step's are finer: a few tenths below zero are rounding.
-      ms(Math.max(0, m((f) => f.total - f.step))),
-      cell((f) => f.connects), cell((f) => f.queries), ...PORTS.map((name) => cell((f) => f.ports.get(name))),
-      profiled ? ms(Math.max(0, m((f) => f.step - portsMs(f)))) : '-',
+      ms(
+        Math.max(
+          0,
+          m((f) => f.total - f.step),
+        ),
+      ),
+      cell((f) => f.connects),
+      cell((f) => f.queries),
+      ...PORTS.map((name) => cell((f) => f.ports.get(name))),
+      profiled
+        ? ms(
+            Math.max(
+              0,
+              m((f) => f.step - portsMs(f)),
+            ),
+          )
+        : '-',
     ];
   };
-  const rows = order.map((state) => row(state, samples.map((s) => figures(s, state))));
+  const rows = order.map((state) =>
+    row(
+      state,
+      samples.map((s) => figures(s, state)),
+    ),
+  );
   rows.push(row('window (sum)', samples.map(summed)));
   return formatTable(['state', 'total', 'step', 'runtime', 'pg connects', 'pg queries', ...PORTS, 'step code'], rows).map((l) => `  ${l}`);
 }
@@ -240,6 +322,8 @@ function connectionLine(samples: readonly Sample[]): string {
   });
   const n = median(per.map((p) => p.all.n));
   const total = median(per.map((p) => p.all.ms));
-  return `  connections opened inside the window (median): ${n}, ${ms(total)} ms (${ms(total / n)} ms each: TCP + scram-sha-256); `
-    + `${median(per.map((p) => p.overhead.n))} of them, ${ms(median(per.map((p) => p.overhead.ms)))} ms, in the overhead states (the rest inside the snapshot and migration states)`;
+  return (
+    `  connections opened inside the window (median): ${n}, ${ms(total)} ms (${ms(total / n)} ms each: TCP + scram-sha-256); ` +
+    `${median(per.map((p) => p.overhead.n))} of them, ${ms(median(per.map((p) => p.overhead.ms)))} ms, in the overhead states (the rest inside the snapshot and migration states)`
+  );
 }

@@ -43,10 +43,19 @@ async function main(argv: readonly string[]): Promise<number> {
     for (const bench of selected) {
       progress(`${bench.name}: ${bench.description}${quick ? ' (quick: smoke size)' : ''}`);
       try {
-        print(await bench.run({
-          serverUrl: server.url, quick, workDir, progress,
-          createDatabase: server.createDatabase, dropDatabase: server.dropDatabase, connect: server.connect, settle: server.settle,
-        }), quick);
+        print(
+          await bench.run({
+            serverUrl: server.url,
+            quick,
+            workDir,
+            progress,
+            createDatabase: server.createDatabase,
+            dropDatabase: server.dropDatabase,
+            connect: server.connect,
+            settle: server.settle,
+          }),
+          quick,
+        );
       } catch (error) {
         failed = true;
         progress(`${bench.name} FAILED: ${(error as Error).stack ?? String(error)}`);

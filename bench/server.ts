@@ -8,13 +8,13 @@ import { escapeIdentifier } from '../src/core/identifiers.ts';
 /** The benchmark's own cluster: never the user's `.safeshift/pg`, which may hold their work. */
 export const BENCH_DATA_DIR = path.join(os.tmpdir(), 'safeshift-bench', 'pg');
 
-/** A running benchmark server and the database helpers the benchmarks use. */
+/** A running benchmark server and the database helpers the benchmarks use: plain functions (no `this`), handed on as they are. */
 export interface BenchServer {
   readonly url: string;
-  createDatabase(name: string): Promise<string>;
-  dropDatabase(name: string): Promise<void>;
-  connect(url: string): Promise<pg.Client>;
-  settle(): Promise<void>;
+  readonly createDatabase: (name: string) => Promise<string>;
+  readonly dropDatabase: (name: string) => Promise<void>;
+  readonly connect: (url: string) => Promise<pg.Client>;
+  readonly settle: () => Promise<void>;
   /** Stops the server if this run started it. */
   stop(): Promise<void>;
 }

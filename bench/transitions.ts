@@ -4,6 +4,7 @@ import type { WorkflowReport } from '../src/adapters/local/local-workflows.ts';
 import type { Fleet, ResourceStatus, TimelineEntry } from '../src/ports.ts';
 import { escapeIdentifier } from '../src/core/identifiers.ts';
 import { runStep } from '../src/steps/registry.ts';
+import { defined } from './defined.ts';
 import { writeMigrations } from './fixtures.ts';
 import { median } from './stats.ts';
 import { formatTable, ms } from './table.ts';
@@ -50,7 +51,7 @@ export const transitions: Benchmark = {
       const byCount: Counted[] = [];
       for (const n of COUNTS) {
         for (const rehearsal of [false, true]) {
-          const report = await upgradeFresh(ctx, `bench_tr_${n}_${rehearsal ? 'r' : 'n'}`, dirs.get(n)!, rehearsal);
+          const report = await upgradeFresh(ctx, `bench_tr_${n}_${rehearsal ? 'r' : 'n'}`, defined(dirs.get(n), `migrations for N=${n}`), rehearsal);
           byCount.push({ label: `${n}`, migrations: n, rehearsal, report });
           ctx.progress(`transitions: ${n} migration(s), rehearsal ${rehearsal ? 'on' : 'off'}: ${report.transitions} transitions`);
         }
@@ -60,20 +61,26 @@ export const transitions: Benchmark = {
       ctx.progress(`transitions: filling a ${Math.round(largeBytes / MB)} MB database to copy for the large runs…`);
       const largeUrl = await ctx.createDatabase(LARGE_SOURCE);
       await fill(ctx, largeUrl, largeBytes);
+      const sizeDir = defined(dirs.get(SIZE_COUNT), `migrations for N=${SIZE_COUNT}`);
       const bySize: Counted[] = [];
       const sizeRounds = ctx.quick ? 1 : 3;
       for (let round = 0; round < sizeRounds; round++) {
-        for (const [label, from] of [['small (empty)', undefined], [`large (${Math.round(largeBytes / MB)} MB)`, LARGE_SOURCE]] as const) {
+        for (const [label, from] of [
+          ['small (empty)', undefined],
+          [`large (${Math.round(largeBytes / MB)} MB)`, LARGE_SOURCE],
+        ] as const) {
           for (const rehearsal of [false, true]) {
-            const report = await upgradeFresh(ctx, `bench_tr_size_${from ? 'l' : 's'}_${rehearsal ? 'r' : 'n'}`, dirs.get(SIZE_COUNT)!, rehearsal, from);
+            const report = await upgradeFresh(ctx, `bench_tr_size_${from ? 'l' : 's'}_${rehearsal ? 'r' : 'n'}`, sizeDir, rehearsal, from);
             bySize.push({ label, migrations: SIZE_COUNT, rehearsal, report });
-            ctx.progress(`transitions: round ${round + 1}/${sizeRounds}: ${SIZE_COUNT} migrations on a ${label} database, rehearsal ${rehearsal ? 'on' : 'off'}: ${report.transitions} transitions, snapshot/clone states ${ms(fleetMs(report.timeline))} ms`);
+            ctx.progress(
+              `transitions: round ${round + 1}/${sizeRounds}: ${SIZE_COUNT} migrations on a ${label} database, rehearsal ${rehearsal ? 'on' : 'off'}: ${report.transitions} transitions, snapshot/clone states ${ms(fleetMs(report.timeline))} ms`,
+            );
           }
         }
       }
       const simulated: { seconds: number; report: WorkflowReport }[] = [];
       for (const seconds of SIMULATED_S) {
-        const report = await upgradeFresh(ctx, `bench_tr_sim_${seconds}`, dirs.get(SIZE_COUNT)!, true, undefined, simulatedPoll(seconds));
+        const report = await upgradeFresh(ctx, `bench_tr_sim_${seconds}`, sizeDir, true, undefined, simulatedPoll(seconds));
         simulated.push({ seconds, report });
         ctx.progress(`transitions: simulated ${seconds} s snapshots and clones (AWS-style polling): ${report.transitions} transitions`);
       }
@@ -86,7 +93,14 @@ export const transitions: Benchmark = {
 };
 
 /** One upgrade of a fresh database (empty, or a copy of `template`) where every generated migration is pending. */
-async function upgradeFresh(ctx: BenchContext, database: string, dir: string, rehearsal: boolean, template?: string, instrument?: Instrument): Promise<WorkflowReport> {
+async function upgradeFresh(
+  ctx: BenchContext,
+  database: string,
+  dir: string,
+  rehearsal: boolean,
+  template?: string,
+  instrument?: Instrument,
+): Promise<WorkflowReport> {
   if (template) {
     const admin = await ctx.connect(ctx.serverUrl);
     try {
@@ -151,7 +165,8 @@ function simulatedPoll(seconds: number): Instrument {
 
 /** Time in the fleet's poll loops (Start…/Check…/…Ready states of snapshots and clones). */
 function fleetMs(timeline: readonly TimelineEntry[]): number {
-  return timeline.filter((t) => /^(Start|Check).*(Snapshot|Clone)/.test(t.state) || /(Snapshot|Clone).*Ready$/.test(t.state))
+  return timeline
+    .filter((t) => /^(Start|Check).*(Snapshot|Clone)/.test(t.state) || /(Snapshot|Clone).*Ready$/.test(t.state))
     .reduce((sum, t) => sum + between(t.enteredAt, t.exitedAt), 0);
 }
 
@@ -162,39 +177,93 @@ function checks(timeline: readonly TimelineEntry[]): string {
   return [...n.values()].join(' / ');
 }
 
-function report(byCount: readonly Counted[], bySize: readonly Counted[], simulated: readonly { seconds: number; report: WorkflowReport }[], largeBytes: number): BenchReport {
+function report(
+  byCount: readonly Counted[],
+  bySize: readonly Counted[],
+  simulated: readonly { seconds: number; report: WorkflowReport }[],
+  largeBytes: number,
+): BenchReport {
   const lines: string[] = ['transitions per upgrade by number of migrations (each on a fresh empty database, every migration pending):'];
-  lines.push(...indent(formatTable(['migrations', 'rehearsal', 'transitions', 'per migration', 'states run'], byCount.map((c) => [
-    String(c.migrations), c.rehearsal ? 'on' : 'off', String(c.report.transitions), (c.report.transitions / c.migrations).toFixed(2), String(new Set(c.report.timeline.map((t) => t.state)).size),
-  ]))));
+  lines.push(
+    ...indent(
+      formatTable(
+        ['migrations', 'rehearsal', 'transitions', 'per migration', 'states run'],
+        byCount.map((c) => [
+          String(c.migrations),
+          c.rehearsal ? 'on' : 'off',
+          String(c.report.transitions),
+          (c.report.transitions / c.migrations).toFixed(2),
+          String(new Set(c.report.timeline.map((t) => t.state)).size),
+        ]),
+      ),
+    ),
+  );
   const marginal = (rehearsal: boolean) => {
-    const first = byCount.find((c) => c.rehearsal === rehearsal && c.migrations === COUNTS[0])!;
-    const last = byCount.find((c) => c.rehearsal === rehearsal && c.migrations === COUNTS[COUNTS.length - 1])!;
+    const first = defined(
+      byCount.find((c) => c.rehearsal === rehearsal && c.migrations === COUNTS[0]),
+      'run with the fewest migrations',
+    );
+    const last = defined(
+      byCount.find((c) => c.rehearsal === rehearsal && c.migrations === COUNTS[COUNTS.length - 1]),
+      'run with the most migrations',
+    );
     return (last.report.transitions - first.report.transitions) / (last.migrations - first.migrations);
   };
-  lines.push(`  each added migration costs ${marginal(false).toFixed(2)} transitions (rehearsal off) and ${marginal(true).toFixed(2)} (on): one migration per migrate Task invocation (the Task and its loop Choice), on production and on the rehearsal clone`);
-  lines.push('', `the same ${SIZE_COUNT}-migration upgrade on a small and on a large database (local fleet; times: median of the rounds):`);
-  const groups = [...new Set(bySize.map((c) => `${c.label}\u0000${c.rehearsal}`))].map((key) => bySize.filter((c) => `${c.label}\u0000${c.rehearsal}` === key));
-  lines.push(...indent(formatTable(['database', 'rehearsal', 'transitions (each round)', 'snapshot/clone states ms', 'whole run ms'], groups.map((g) => [
-    g[0]!.label, g[0]!.rehearsal ? 'on' : 'off', g.map((c) => c.report.transitions).join(' / '),
-    ms(median(g.map((c) => fleetMs(c.report.timeline)))), ms(median(g.map((c) => runMs(c.report.timeline)))),
-  ]))));
-  lines.push('', `AWS-style polling, simulated clock: the same ${SIZE_COUNT}-migration upgrade with rehearsal (rehearsal snapshot, its clone, pre-upgrade snapshot), each taking the given time:`);
-  lines.push(...indent(formatTable(['each snapshot/clone takes', 'transitions', 'extra vs instant', 'status checks (rehearsal snapshot / its clone / pre-upgrade snapshot)'], simulated.map((s) => [
-    s.seconds === 0 ? 'instant (local)' : `${s.seconds / 60} min`, String(s.report.transitions), String(s.report.transitions - simulated[0]!.report.transitions), checks(s.report.timeline),
-  ]))));
   lines.push(
-    '  the real ASL and steps; only the fleet\'s status answers `creating` until the Wait states passed add up to the duration (Wait is 0 s locally, so no real time passes)',
+    `  each added migration costs ${marginal(false).toFixed(2)} transitions (rehearsal off) and ${marginal(true).toFixed(2)} (on): one migration per migrate Task invocation (the Task and its loop Choice), on production and on the rehearsal clone`,
+  );
+  lines.push('', `the same ${SIZE_COUNT}-migration upgrade on a small and on a large database (local fleet; times: median of the rounds):`);
+  const keyOf = (c: Counted) => `${c.label}\u0000${c.rehearsal}`;
+  const groups = [...new Map(bySize.map((c) => [keyOf(c), { label: c.label, rehearsal: c.rehearsal }]))].map(([key, { label, rehearsal }]) => ({
+    label,
+    rehearsal,
+    runs: bySize.filter((c) => keyOf(c) === key),
+  }));
+  lines.push(
+    ...indent(
+      formatTable(
+        ['database', 'rehearsal', 'transitions (each round)', 'snapshot/clone states ms', 'whole run ms'],
+        groups.map((g) => [
+          g.label,
+          g.rehearsal ? 'on' : 'off',
+          g.runs.map((c) => c.report.transitions).join(' / '),
+          ms(median(g.runs.map((c) => fleetMs(c.report.timeline)))),
+          ms(median(g.runs.map((c) => runMs(c.report.timeline)))),
+        ]),
+      ),
+    ),
+  );
+  const instant = defined(simulated[0], 'simulated run with instant snapshots');
+  lines.push(
+    '',
+    `AWS-style polling, simulated clock: the same ${SIZE_COUNT}-migration upgrade with rehearsal (rehearsal snapshot, its clone, pre-upgrade snapshot), each taking the given time:`,
+  );
+  lines.push(
+    ...indent(
+      formatTable(
+        ['each snapshot/clone takes', 'transitions', 'extra vs instant', 'status checks (rehearsal snapshot / its clone / pre-upgrade snapshot)'],
+        simulated.map((s) => [
+          s.seconds === 0 ? 'instant (local)' : `${s.seconds / 60} min`,
+          String(s.report.transitions),
+          String(s.report.transitions - instant.report.transitions),
+          checks(s.report.timeline),
+        ]),
+      ),
+    ),
+  );
+  lines.push(
+    "  the real ASL and steps; only the fleet's status answers `creating` until the Wait states passed add up to the duration (Wait is 0 s locally, so no real time passes)",
     '',
     `migrations: bench/fixtures.ts (create table, insert 3 rows, create index each); no APIs quiesced; large database: a copy of one filled with a ${Math.round(largeBytes / MB)} MB table (VACUUM FREEZE); transitions = states entered (runWorkflow's count)`,
   );
   const sizePairs = [false, true].map((rehearsal) => bySize.filter((c) => c.rehearsal === rehearsal).map((c) => c.report.transitions));
   const sizeEqual = sizePairs.every((p) => p.every((t) => t === p[0]));
   const slower = [false, true].map((rehearsal) => {
-    const [small, large] = groups.filter((g) => g[0]!.rehearsal === rehearsal).map((g) => median(g.map((c) => fleetMs(c.report.timeline))));
-    return `${ms(small!)} vs ${ms(large!)} ms`;
+    const [small, large] = groups.filter((g) => g.rehearsal === rehearsal).map((g) => median(g.runs.map((c) => fleetMs(c.report.timeline))));
+    // A missing group reads as NaN, as a median of no rounds does.
+    return `${ms(small ?? Number.NaN)} vs ${ms(large ?? Number.NaN)} ms`;
   });
-  const simExtra = simulated[simulated.length - 1]!.report.transitions - simulated[0]!.report.transitions;
+  const simExtra = defined(simulated[simulated.length - 1], 'simulated run with the slowest snapshots').report.transitions - instant.report.transitions;
   const goals: Goal[] = [
     {
       description: 'transitions independent of snapshot duration (local fleet: small vs large database)',

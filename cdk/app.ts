@@ -10,11 +10,12 @@ const context = (key: string): string | undefined => {
   return typeof value === 'string' && value ? value : undefined;
 };
 const strategy = context('strategy');
+const quiesce = context('quiesce');
 if (strategy !== undefined && strategy !== 'in-place' && strategy !== 'swap') throw new Error(`context strategy must be in-place or swap, got "${strategy}"`);
 new ExampleStack(app, context('stackName') ?? 'SafeshiftExample', {
   description: 'safeshift example: an RDS for PostgreSQL database upgraded by the SafeUpgrade construct',
   ...(strategy ? { strategy } : {}),
-  ...(context('quiesce') ? { quiesce: context('quiesce')!.split(',') } : {}),
+  ...(quiesce ? { quiesce: quiesce.split(',') } : {}),
 });
 // Every AwsSolutions finding fails the synth unless it was acknowledged with a reason.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

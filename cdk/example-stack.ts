@@ -35,23 +35,35 @@ export class ExampleStack extends Stack {
   constructor(scope: Construct, id: string, props: ExampleStackProps = {}) {
     super(scope, id, props);
     const vpc = new ec2.Vpc(this, 'Vpc', {
-      maxAzs: 2, natGateways: 0,
+      maxAzs: 2,
+      natGateways: 0,
       subnetConfiguration: [{ name: 'data', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 }],
       flowLogs: { rejected: { trafficType: ec2.FlowLogTrafficType.REJECT } },
     });
     vpc.addGatewayEndpoint('DynamoDb', { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB });
     // Closed endpoints (no rule for the whole VPC): only the step Lambdas are let in, below.
-    const endpoints = ([['Rds', ec2.InterfaceVpcEndpointAwsService.RDS], ['SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER], ['Lambda', ec2.InterfaceVpcEndpointAwsService.LAMBDA]] as const)
-      .map(([name, service]) => vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true, open: false }));
+    const endpoints = (
+      [
+        ['Rds', ec2.InterfaceVpcEndpointAwsService.RDS],
+        ['SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
+        ['Lambda', ec2.InterfaceVpcEndpointAwsService.LAMBDA],
+      ] as const
+    ).map(([name, service]) => vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true, open: false }));
 
-    const key = new kms.Key(this, 'DatabaseKey', { enableKeyRotation: true, description: 'safeshift example database storage', removalPolicy: RemovalPolicy.DESTROY });
+    const key = new kms.Key(this, 'DatabaseKey', {
+      enableKeyRotation: true,
+      description: 'safeshift example database storage',
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     const database = new rds.DatabaseInstance(this, 'Database', {
       engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_17 }),
       instanceType: ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO),
-      vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
       credentials: rds.Credentials.fromGeneratedSecret('shop_admin'),
       databaseName: 'shop',
-      storageEncrypted: true, storageEncryptionKey: key,
+      storageEncrypted: true,
+      storageEncryptionKey: key,
       multiAz: true,
       deletionProtection: true,
       backupRetention: Duration.days(7),
@@ -59,17 +71,26 @@ export class ExampleStack extends Stack {
       cloudwatchLogsExports: ['postgresql'],
       removalPolicy: RemovalPolicy.SNAPSHOT,
     });
-    Validations.of(database).acknowledge(
-      { id: 'AwsSolutions-RDS11', reason: 'the default port is kept: only the safeshift steps\' security group may reach it, which is the control that matters' },
-    );
+    Validations.of(database).acknowledge({
+      id: 'AwsSolutions-RDS11',
+      reason: "the default port is kept: only the safeshift steps' security group may reach it, which is the control that matters",
+    });
     // The finding is on the generated secret, a child of the instance (`database.secret` is its attachment).
-    Validations.of(database).acknowledge(
-      { id: 'AwsSolutions-SMG4', reason: 'rotation is left to the owner of the example; SecretsConnector re-reads the secret when the server rejects a rotated password' },
-    );
+    Validations.of(database).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'rotation is left to the owner of the example; SecretsConnector re-reads the secret when the server rejects a rotated password',
+    });
+
+    // Credentials.fromGeneratedSecret gives the instance a secret.
+    const credentials = database.secret;
+    if (!credentials) throw new Error('the example database has no generated secret; its credentials must come from Credentials.fromGeneratedSecret');
 
     const topic = new sns.Topic(this, 'Alarms', { displayName: 'safeshift alarms', enforceSSL: true });
     this.safeUpgrade = new SafeUpgrade(this, 'SafeUpgrade', {
-      database, credentials: database.secret!, vpc, databaseKey: key,
+      database,
+      credentials,
+      vpc,
+      databaseKey: key,
       migrationsDir: props.migrationsDir ?? path.join(EXAMPLES, 'migrations'),
       ...(props.quiesce ? { quiesce: props.quiesce } : {}),
       ...(props.strategy ? { strategy: props.strategy } : {}),

@@ -54,8 +54,14 @@ export function stageMigrations(migrationsDir: string, verifyDir: string | undef
     if (file.path.startsWith(`${BundleFolders.migrations}/`) && file.path.endsWith('.ts')) {
       const relative = file.path.slice(BundleFolders.migrations.length + 1).replace(/\.ts$/, '.mjs');
       buildSync({
-        entryPoints: [file.absolutePath], outfile: path.join(migrations, BundleFolders.compiled, relative),
-        bundle: true, platform: 'node', format: 'esm', target: 'node22', banner: { js: ESM_REQUIRE_BANNER }, logLevel: 'error',
+        entryPoints: [file.absolutePath],
+        outfile: path.join(migrations, BundleFolders.compiled, relative),
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node22',
+        banner: { js: ESM_REQUIRE_BANNER },
+        logLevel: 'error',
       });
     }
   }
@@ -73,9 +79,4 @@ export function stageMigrations(migrationsDir: string, verifyDir: string | undef
  */
 export function sqlParserWasm(): string {
   return createRequire(import.meta.url).resolve('libpg-query/wasm/libpg-query.wasm');
-}
-
-/** Quotes a path for the POSIX shell that runs NodejsFunction's command hooks. */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, "'\\''")}'`;
 }

@@ -110,13 +110,22 @@ export class SafeUpgrade extends Construct {
     this.securityGroups = props.securityGroups ?? [this.defaultSecurityGroup(props)];
 
     const quiesceFunctionArns = settings.quiesce.map((spec) => functionArnOf(stack, spec));
+    // A cluster may come without its instance identifiers (the warning below says what that costs).
+    const cluster = props.database as Partial<Pick<rds.IDatabaseCluster, 'instanceIdentifiers'>>;
     const target: StepPermissionTarget = {
-      databaseKind: kind, databaseId, credentials: props.credentials, ledger: this.ledgerTable, quiesceFunctionArns,
-      clusterInstanceIds: kind === 'cluster' ? (props.database as rds.IDatabaseCluster).instanceIdentifiers ?? [] : [],
+      databaseKind: kind,
+      databaseId,
+      credentials: props.credentials,
+      ledger: this.ledgerTable,
+      quiesceFunctionArns,
+      clusterInstanceIds: kind === 'cluster' ? (cluster.instanceIdentifiers ?? []) : [],
       ...(props.databaseKey ? { databaseKey: props.databaseKey } : {}),
     };
     if (kind === 'cluster' && target.clusterInstanceIds.length === 0) {
-      Annotations.of(this).addWarningV2('safeshift:clusterInstances', 'the Aurora cluster was given without its instanceIdentifiers, so the step roles may not delete the instances a swap or restore leaves in the retired cluster; cleanup will report it and an operator deletes them');
+      Annotations.of(this).addWarningV2(
+        'safeshift:clusterInstances',
+        'the Aurora cluster was given without its instanceIdentifiers, so the step roles may not delete the instances a swap or restore leaves in the retired cluster; cleanup will report it and an operator deletes them',
+      );
     }
     const environment = {
       [StepEnvironment.ledgerTable]: this.ledgerTable.tableName,
@@ -134,7 +143,11 @@ export class SafeUpgrade extends Construct {
     // STEP_NEEDS has every step of STEPS (its type says so), without loading the steps into the CDK app.
     for (const step of Object.keys(STEP_NEEDS) as StepName[]) {
       const stepLambda = new StepLambda(this, pascal(step), {
-        step, vpc: props.vpc, securityGroups: this.securityGroups, environment, staged,
+        step,
+        vpc: props.vpc,
+        securityGroups: this.securityGroups,
+        environment,
+        staged,
         ...(props.vpcSubnets ? { vpcSubnets: props.vpcSubnets } : {}),
         ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       });
@@ -148,14 +161,18 @@ export class SafeUpgrade extends Construct {
 
     const machine = (workflow: 'upgrade' | 'restore' | 'rehearsal') => {
       const wm = new WorkflowMachine(this, pascal(workflow), {
-        definitionFile: path.join(STATE_MACHINES_DIR, `${workflow}.asl.json`), functions,
+        definitionFile: path.join(STATE_MACHINES_DIR, `${workflow}.asl.json`),
+        functions,
         stateMachineName: stateMachineNameOf(settings.namePrefix, workflow),
         ...(props.alarmTopic ? { alarmTopic: props.alarmTopic } : {}),
         ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       });
       const tags: Record<string, string> = {
-        [StackTagKeys.workflow]: workflow, [StackTagKeys.database]: databaseId, [StackTagKeys.ledgerTable]: this.ledgerTable.tableName,
-        [StackTagKeys.strategy]: settings.strategy, [StackTagKeys.migrationsChecksum]: staged.checksum,
+        [StackTagKeys.workflow]: workflow,
+        [StackTagKeys.database]: databaseId,
+        [StackTagKeys.ledgerTable]: this.ledgerTable.tableName,
+        [StackTagKeys.strategy]: settings.strategy,
+        [StackTagKeys.migrationsChecksum]: staged.checksum,
       };
       for (const [key, value] of Object.entries(tags)) Tags.of(wm.stateMachine).add(key, value, { includeResourceTypes: ['AWS::StepFunctions::StateMachine'] });
       return wm.stateMachine;
@@ -171,7 +188,14 @@ export class SafeUpgrade extends Construct {
         // Each invocation's own id is the run id; a retried invocation would get a new one and
         // rehearse twice, so the schedule does not retry (the next one comes soon enough).
         input: scheduler.ScheduleTargetInput.fromObject({
-          run: { runId: scheduler.ContextAttribute.executionId, kind: 'rehearsal', database: databaseId, strategy: settings.strategy, rehearsal: true, quiesce: [] },
+          run: {
+            runId: scheduler.ContextAttribute.executionId,
+            kind: 'rehearsal',
+            database: databaseId,
+            strategy: settings.strategy,
+            rehearsal: true,
+            quiesce: [],
+          },
         }),
         retryAttempts: 0,
       }),
@@ -188,10 +212,16 @@ export class SafeUpgrade extends Construct {
 
   private defaultSecurityGroup(props: SafeUpgradeProps): ec2.ISecurityGroup {
     const sg = new ec2.SecurityGroup(this, 'StepSecurityGroup', {
-      vpc: props.vpc, allowAllOutbound: true, description: 'safeshift step Lambdas: the database and the AWS APIs',
+      vpc: props.vpc,
+      allowAllOutbound: true,
+      description: 'safeshift step Lambdas: the database and the AWS APIs',
     });
     if (props.database.connections.defaultPort) props.database.connections.allowDefaultPortFrom(sg, 'safeshift step Lambdas');
-    else Annotations.of(this).addWarningV2('safeshift:databasePort', 'the database was imported without its port, so the step Lambdas\' security group was not allowed in; allow it on the database\'s security group');
+    else
+      Annotations.of(this).addWarningV2(
+        'safeshift:databasePort',
+        "the database was imported without its port, so the step Lambdas' security group was not allowed in; allow it on the database's security group",
+      );
     return sg;
   }
 
@@ -202,13 +232,21 @@ export class SafeUpgrade extends Construct {
     const part = (value: string, token: string) => (Token.isUnresolved(value) ? `<${token}>` : value);
     const prefix = `arn:${part(stack.partition, 'AWS::Partition')}:rds:${part(stack.region, 'AWS::Region')}:${part(stack.account, 'AWS::AccountId')}`;
     const arn = (type: string, name: string) => `Resource::${prefix}:${type}:${name}`;
-    const reasons: Record<string, string> = {
-      'ss-*': 'every snapshot and clone safeshift makes is named ss-<role>-<database>-<run>; creating, changing and deleting them is further restricted to those tagged safeshift:database = this database (aws:RequestTag, aws:ResourceTag, rds:snapshot-tag)',
-      '*': 'a restore only uses production\'s subnet group and parameter/option groups, whose names an imported database does not reveal; it cannot change them',
+    const reasons = {
+      'ss-*':
+        'every snapshot and clone safeshift makes is named ss-<role>-<database>-<run>; creating, changing and deleting them is further restricted to those tagged safeshift:database = this database (aws:RequestTag, aws:ResourceTag, rds:snapshot-tag)',
+      '*': "a restore only uses production's subnet group and parameter/option groups, whose names an imported database does not reveal; it cannot change them",
     };
-    for (const type of ['db', 'snapshot', 'cluster', 'cluster-snapshot']) Validations.of(this).acknowledge({ id: `AwsSolutions-IAM5[${arn(type, 'ss-*')}]`, reason: reasons['ss-*']! });
-    for (const type of ['subgrp', 'pg', 'og', 'cluster-pg']) Validations.of(this).acknowledge({ id: `AwsSolutions-IAM5[${arn(type, '*')}]`, reason: reasons['*']! });
-    Validations.of(this).acknowledge({ id: `AwsSolutions-IAM5[${arn('db', '*')}]`, reason: 'the cluster was given without its instance identifiers, so describing production\'s writer (read-only) cannot be narrowed further' });
+    for (const type of ['db', 'snapshot', 'cluster', 'cluster-snapshot']) {
+      Validations.of(this).acknowledge({ id: `AwsSolutions-IAM5[${arn(type, 'ss-*')}]`, reason: reasons['ss-*'] });
+    }
+    for (const type of ['subgrp', 'pg', 'og', 'cluster-pg']) {
+      Validations.of(this).acknowledge({ id: `AwsSolutions-IAM5[${arn(type, '*')}]`, reason: reasons['*'] });
+    }
+    Validations.of(this).acknowledge({
+      id: `AwsSolutions-IAM5[${arn('db', '*')}]`,
+      reason: "the cluster was given without its instance identifiers, so describing production's writer (read-only) cannot be narrowed further",
+    });
   }
 }
 
@@ -227,51 +265,74 @@ interface Settings {
 /** Checks the props; every message names the prop and the bad value. */
 function validate(props: SafeUpgradeProps, stackName: string): Settings {
   const database = props.database as Partial<rds.IDatabaseInstance & rds.IDatabaseCluster>;
-  const kind = database.clusterIdentifier !== undefined ? 'cluster' : database.instanceIdentifier !== undefined ? 'instance' : undefined;
-  if (!kind) throw new Error(`SafeUpgrade: database must be an rds.IDatabaseInstance or rds.IDatabaseCluster, got ${String((props.database as object)?.constructor?.name ?? props.database)}`);
+  const found =
+    database.clusterIdentifier !== undefined
+      ? { kind: 'cluster' as const, databaseId: database.clusterIdentifier }
+      : database.instanceIdentifier !== undefined
+        ? { kind: 'instance' as const, databaseId: database.instanceIdentifier }
+        : undefined;
+  if (!found) {
+    // From JavaScript it may be anything at all.
+    const given: unknown = props.database;
+    const shown = (given as { constructor?: { name?: unknown } } | null | undefined)?.constructor?.name ?? given;
+    throw new Error(`SafeUpgrade: database must be an rds.IDatabaseInstance or rds.IDatabaseCluster, got ${String(shown)}`);
+  }
   const isDir = (dir: string) => existsSync(dir) && statSync(dir).isDirectory();
   if (!props.migrationsDir || !isDir(props.migrationsDir)) throw new Error(`SafeUpgrade: migrationsDir "${props.migrationsDir}" is not a folder`);
   if (props.verifyDir !== undefined && !isDir(props.verifyDir)) throw new Error(`SafeUpgrade: verifyDir "${props.verifyDir}" is not a folder`);
-  const strategy = props.strategy ?? 'in-place';
+  // Checked as whatever it is: a JavaScript caller may give any value.
+  const strategy: unknown = props.strategy ?? 'in-place';
   if (strategy !== 'in-place' && strategy !== 'swap') throw new Error(`SafeUpgrade: strategy must be 'in-place' or 'swap', got "${String(strategy)}"`);
   for (const spec of props.quiesce ?? []) {
     if (!/^lambda:(arn:aws[\w-]*:lambda:[\w-]+:\d{12}:function:[\w-]{1,64}|[\w-]{1,64})$/.test(spec)) {
       throw new Error(`SafeUpgrade: quiesce spec "${spec}" is not lambda:FUNCTION_NAME or lambda:FUNCTION_ARN (only Lambda functions can be quiesced on AWS)`);
     }
   }
-  if (props.securityGroups !== undefined && props.securityGroups.length === 0) {
+  if (props.securityGroups?.length === 0) {
     throw new Error('SafeUpgrade: securityGroups is an empty list; give at least one, or leave it out for a new one');
   }
   let schedule: scheduler.ScheduleExpression;
   const given = props.rehearsalSchedule ?? 'rate(1 day)';
   if (typeof given === 'string') {
-    if (!/^(rate|cron|at)\(.+\)$/.test(given)) throw new Error(`SafeUpgrade: rehearsalSchedule "${given}" is not a schedule expression such as rate(1 day) or cron(0 3 * * ? *)`);
+    if (!/^(rate|cron|at)\(.+\)$/.test(given))
+      throw new Error(`SafeUpgrade: rehearsalSchedule "${given}" is not a schedule expression such as rate(1 day) or cron(0 3 * * ? *)`);
     schedule = scheduler.ScheduleExpression.expression(given);
   } else {
     schedule = given;
   }
   const namePrefix = props.namePrefix ?? stackName;
   if (!Token.isUnresolved(namePrefix) && !/^[A-Za-z0-9_-]{1,70}$/.test(namePrefix)) {
-    throw new Error(`SafeUpgrade: namePrefix "${namePrefix}" must be 1 to 70 letters, digits, - or _ (state machine names are <prefix>-rehearsal, at most 80 characters)`);
+    throw new Error(
+      `SafeUpgrade: namePrefix "${namePrefix}" must be 1 to 70 letters, digits, - or _ (state machine names are <prefix>-rehearsal, at most 80 characters)`,
+    );
   }
   const history = props.history ?? DEFAULT_HISTORY;
   try {
     checkIdentifierOption(history.schema, 'history.schema');
     checkIdentifierOption(history.table, 'history.table');
   } catch (error) {
-    throw new Error(`SafeUpgrade: ${(error as Error).message}`);
+    throw new Error(`SafeUpgrade: ${(error as Error).message}`, { cause: error });
   }
   const verifyDir = props.verifyDir ?? defaultVerifyDir(props.migrationsDir);
   return {
-    kind, databaseId: (kind === 'cluster' ? database.clusterIdentifier : database.instanceIdentifier) as string,
-    migrationsDir: props.migrationsDir, ...(verifyDir ? { verifyDir } : {}), quiesce: props.quiesce ?? [], strategy, schedule, history, namePrefix,
+    kind: found.kind,
+    databaseId: found.databaseId,
+    migrationsDir: props.migrationsDir,
+    ...(verifyDir ? { verifyDir } : {}),
+    quiesce: props.quiesce ?? [],
+    strategy,
+    schedule,
+    history,
+    namePrefix,
   };
 }
 
 /** `lambda:orders-api` → the function's ARN in this stack's account and region; an ARN stays as it is. */
 function functionArnOf(stack: Stack, spec: string): string {
   const target = spec.slice('lambda:'.length);
-  return target.startsWith('arn:') ? target : stack.formatArn({ service: 'lambda', resource: 'function', resourceName: target, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  return target.startsWith('arn:')
+    ? target
+    : stack.formatArn({ service: 'lambda', resource: 'function', resourceName: target, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
 }
 
 function pascal(name: string): string {

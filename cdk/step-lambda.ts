@@ -1,6 +1,3 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,14 +5,11 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { BundleFolders } from '../lambdas/environment.ts';
-import { STEP_NEEDS, handlerFileOf } from '../lambdas/step-needs.ts';
+import { STEP_NEEDS } from '../lambdas/step-needs.ts';
 import type { StepName } from '../src/steps/registry.ts';
 import { stepTimeoutSeconds } from '../src/steps/step-timeouts.ts';
-import { ESM_REQUIRE_BANNER, shellQuote, sqlParserWasm, type StagedMigrations } from './migrations-asset.ts';
-
-/** The folder that holds lambdas/, src/ and package-lock.json. */
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+import type { StagedMigrations } from './migrations-asset.ts';
+import { esbuildTarget, stepCode } from './step-bundles.ts';
 
 /**
  * The newest Node.js runtime of the installed aws-cdk-lib that Lambda runs (NODEJS_LATEST is not
@@ -45,6 +39,9 @@ export interface StepLambdaProps {
  * The other steps bundle a stand-in for the parser instead: its loader reads the 1.7 MB file at
  * import time, which would cost every step's cold start.
  *
+ * The handlers of an app are bundled together, by one esbuild build per group (see
+ * cdk/step-bundles.ts), each still into its own file with only what its step imports.
+ *
  * @example
  * ```ts
  * const fn = new StepLambda(this, 'Finish', { step: 'finish', vpc, securityGroups: [sg], environment, staged }).function;
@@ -65,30 +62,29 @@ export class StepLambda extends Construct {
     });
     this.logGroup.grantWrite(this.role);
     // What AWSLambdaVPCAccessExecutionRole grants, written out: the function's network interfaces.
-    this.role.addToPolicy(new iam.PolicyStatement({
-      actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
-      resources: ['*'],
-    }));
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeSubnets',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ],
+        resources: ['*'],
+      }),
+    );
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Lambda\'s VPC network interface actions (ec2:CreateNetworkInterface, DescribeNetworkInterfaces, …) and X-Ray\'s PutTraceSegments/PutTelemetryRecords have no resource-level permissions.',
+      reason:
+        "Lambda's VPC network interface actions (ec2:CreateNetworkInterface, DescribeNetworkInterfaces, …) and X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
     });
 
-    const lockFile = path.join(PACKAGE_ROOT, 'package-lock.json');
-    // The hooks copy from host paths, so they expect local bundling: esbuild (a dev dependency) is
-    // installed, and CDK only falls back to Docker when it is not.
-    const { staged } = props;
-    const copies: string[] = [];
-    if (needs.migrations) {
-      copies.push(`cp -R ${shellQuote(path.join(staged.dir, BundleFolders.migrations))} __OUT__/${BundleFolders.migrations}`);
-      copies.push(`cp ${shellQuote(sqlParserWasm())} __OUT__/`);
-    }
-    if (needs.verify) copies.push(`cp -R ${shellQuote(path.join(staged.dir, BundleFolders.verify))} __OUT__/${BundleFolders.verify}`);
-
     this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: path.join(PACKAGE_ROOT, 'lambdas', handlerFileOf(props.step)),
-      handler: 'handler',
-      ...(existsSync(lockFile) ? { projectRoot: PACKAGE_ROOT, depsLockFilePath: lockFile } : {}),
+      // Given its code, NodejsFunction does not bundle the entry itself (one esbuild process per function).
+      code: stepCode(this, props.step, props.staged, esbuildTarget(STEP_RUNTIME)),
+      handler: 'index.handler',
       runtime: STEP_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: needs.migrations ? 1024 : 512,
@@ -104,20 +100,6 @@ export class StepLambda extends Construct {
         ...props.environment,
         // Lambda's Node.js runtimes keep the Amazon RDS certificate authorities here but do not load them by default.
         NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
-      },
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        minify: true,
-        sourceMap: false,
-        bundleAwsSDK: true,
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        ...(needs.migrations ? {} : { esbuildArgs: { '--alias': `libpg-query=${path.join(PACKAGE_ROOT, 'lambdas', 'no-sql-parser.ts')}` } }),
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_input: string, output: string) => copies.map((c) => c.replaceAll('__OUT__', shellQuote(output))),
-        },
       },
     });
   }

@@ -52,27 +52,34 @@ export function stepPolicyStatements(scope: Construct, port: StepPort, target: S
   const stack = Stack.of(scope);
   const rds = (resource: string, name: string) => stack.formatArn({ service: 'rds', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
   const database = target.databaseId;
-  const ofThisDatabase = (key: 'aws:ResourceTag' | 'rds:snapshot-tag' | 'rds:cluster-snapshot-tag') => ({ StringEquals: { [`${key}/${SafeshiftTagKeys.database}`]: database } });
+  const ofThisDatabase = (key: 'aws:ResourceTag' | 'rds:snapshot-tag' | 'rds:cluster-snapshot-tag') => ({
+    StringEquals: { [`${key}/${SafeshiftTagKeys.database}`]: database },
+  });
   const created = (kinds: readonly string[]) => ({
     StringEquals: { [`aws:RequestTag/${SafeshiftTagKeys.database}`]: database, [`aws:RequestTag/${SafeshiftTagKeys.kind}`]: [...kinds] },
     'ForAllValues:StringEquals': { 'aws:TagKeys': TAG_KEYS },
   });
-  const deletable = { StringEquals: { [`aws:ResourceTag/${SafeshiftTagKeys.database}`]: database, [`aws:ResourceTag/${SafeshiftTagKeys.kind}`]: DATABASE_KINDS } };
-  const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) => new iam.PolicyStatement({ actions, resources, ...(conditions ? { conditions } : {}) });
+  const deletable = {
+    StringEquals: { [`aws:ResourceTag/${SafeshiftTagKeys.database}`]: database, [`aws:ResourceTag/${SafeshiftTagKeys.kind}`]: DATABASE_KINDS },
+  };
+  const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
+    new iam.PolicyStatement({ actions, resources, ...(conditions ? { conditions } : {}) });
   const clones = rds('db', SAFESHIFT_PREFIX);
 
   switch (port) {
     case 'ledger': {
       const table = target.ledger.tableArn;
-      return [allow(
-        ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
-        [table, `${table}/index/${LedgerTableSchema.byDatabase.indexName}`, `${table}/index/${LedgerTableSchema.byType.indexName}`],
-      )];
+      return [
+        allow(
+          ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+          [table, `${table}/index/${LedgerTableSchema.byDatabase.indexName}`, `${table}/index/${LedgerTableSchema.byType.indexName}`],
+        ),
+      ];
     }
     case 'quiescers':
-      return target.quiesceFunctionArns.length === 0 ? [] : [allow(
-        ['lambda:GetFunctionConcurrency', 'lambda:PutFunctionConcurrency', 'lambda:DeleteFunctionConcurrency'], [...target.quiesceFunctionArns],
-      )];
+      return target.quiesceFunctionArns.length === 0
+        ? []
+        : [allow(['lambda:GetFunctionConcurrency', 'lambda:PutFunctionConcurrency', 'lambda:DeleteFunctionConcurrency'], [...target.quiesceFunctionArns])];
     case 'connector': {
       const secret = target.credentials;
       return [
@@ -101,7 +108,10 @@ export function stepPolicyStatements(scope: Construct, port: StepPort, target: S
       allow(['rds:RestoreDBInstanceFromDBSnapshot'], [snapshots], ofThisDatabase('rds:snapshot-tag')),
       allow(['rds:RestoreDBInstanceFromDBSnapshot'], [rds('subgrp', '*'), rds('pg', '*'), rds('og', '*')]),
       allow(['rds:AddTagsToResource'], [clones, snapshots], created([...SNAPSHOT_KINDS, ...DATABASE_KINDS])),
-      allow(['rds:RemoveTagsFromResource'], [clones], { ...ofThisDatabase('aws:ResourceTag'), 'ForAllValues:StringEquals': { 'aws:TagKeys': [SafeshiftTagKeys.kind] } }),
+      allow(['rds:RemoveTagsFromResource'], [clones], {
+        ...ofThisDatabase('aws:ResourceTag'),
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [SafeshiftTagKeys.kind] },
+      }),
       // Renaming production is how a swap retires it; production carries no safeshift tags to test.
       allow(['rds:ModifyDBInstance'], [production]),
       allow(['rds:ModifyDBInstance'], [clones], ofThisDatabase('aws:ResourceTag')),
@@ -131,7 +141,10 @@ export function stepPolicyStatements(scope: Construct, port: StepPort, target: S
       allow(['rds:CreateDBInstance'], [clusters], ofThisDatabase('aws:ResourceTag')),
       allow(['rds:CreateDBInstance'], [rds('pg', '*')]),
       allow(['rds:AddTagsToResource'], [clusters, snapshots, clones], created([...SNAPSHOT_KINDS, ...DATABASE_KINDS])),
-      allow(['rds:RemoveTagsFromResource'], [clusters], { ...ofThisDatabase('aws:ResourceTag'), 'ForAllValues:StringEquals': { 'aws:TagKeys': [SafeshiftTagKeys.kind] } }),
+      allow(['rds:RemoveTagsFromResource'], [clusters], {
+        ...ofThisDatabase('aws:ResourceTag'),
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [SafeshiftTagKeys.kind] },
+      }),
       allow(['rds:ModifyDBCluster'], [production]),
       allow(['rds:ModifyDBCluster'], [clusters], ofThisDatabase('aws:ResourceTag')),
       allow(['rds:DeleteDBInstance'], [clones], deletable),

@@ -61,7 +61,9 @@ export class WorkflowMachine extends Construct {
       const step = STEP_ARN.exec(name ?? '')?.[1];
       if (!step) throw new Error(`${path.basename(definitionFile)} uses the substitution \${${name}}, which is not \${<step>FunctionArn}`);
       if (!(step in functions)) {
-        throw new Error(`${path.basename(definitionFile)} calls step "${step}" (\${${name}}), but SafeUpgrade has no function for it; add it to STEPS and STEP_NEEDS`);
+        throw new Error(
+          `${path.basename(definitionFile)} calls step "${step}" (\${${name}}), but SafeUpgrade has no function for it; add it to STEPS and STEP_NEEDS`,
+        );
       }
       steps.add(step);
     }
@@ -75,22 +77,28 @@ export class WorkflowMachine extends Construct {
   constructor(scope: Construct, id: string, props: WorkflowMachineProps) {
     super(scope, id);
     const steps = WorkflowMachine.stepsOf(props.definitionFile, props.functions);
-    const used = steps.map((s) => props.functions[s] as lambda.IFunction);
+    const used = steps.map((step) => {
+      const fn = props.functions[step];
+      // stepsOf has checked that every step the file calls has one.
+      if (!fn) throw new Error(`${path.basename(props.definitionFile)} calls step "${step}", but no function for it was given`);
+      return { step, fn };
+    });
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       ...(props.stateMachineName ? { stateMachineName: props.stateMachineName } : {}),
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromFile(props.definitionFile),
-      definitionSubstitutions: Object.fromEntries(steps.map((s, i) => [`${s}FunctionArn`, used[i]!.functionArn])),
+      definitionSubstitutions: Object.fromEntries(used.map(({ step, fn }) => [`${step}FunctionArn`, fn.functionArn])),
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
       tracingEnabled: true,
       timeout: props.timeout ?? Duration.hours(24),
     });
     // The Task Resources are the unqualified function ARNs, so these and nothing else (no `:*`).
-    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: used.map((f) => f.functionArn) }));
+    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: used.map(({ fn }) => fn.functionArn) }));
     Validations.of(this.stateMachine).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Step Functions log delivery (logs:CreateLogDelivery, …) and X-Ray (xray:PutTraceSegments, …) have no resource-level permissions; CDK adds them for logging ALL events and tracing.',
+      reason:
+        'Step Functions log delivery (logs:CreateLogDelivery, …) and X-Ray (xray:PutTraceSegments, …) have no resource-level permissions; CDK adds them for logging ALL events and tracing.',
     });
 
     const metric = (m: cloudwatch.Metric) => m.with({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5) });
@@ -99,7 +107,9 @@ export class WorkflowMachine extends Construct {
       metric: new cloudwatch.MathExpression({
         expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
         usingMetrics: {
-          failed: metric(this.stateMachine.metricFailed()), timedOut: metric(this.stateMachine.metricTimedOut()), aborted: metric(this.stateMachine.metricAborted()),
+          failed: metric(this.stateMachine.metricFailed()),
+          timedOut: metric(this.stateMachine.metricTimedOut()),
+          aborted: metric(this.stateMachine.metricAborted()),
         },
         period: Duration.minutes(5),
       }),

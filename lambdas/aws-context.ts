@@ -52,10 +52,10 @@ export function awsStepContext(step: StepName, ports: StepPorts, settings: StepS
   const migrationsDir = path.join(bundleDir, BundleFolders.migrations);
   if (STEP_NEEDS[step].migrations === true) useCompiledMigrations(migrationsDir);
   return {
-    fleet: ports.fleet?.(settings, log) ?? absent<Fleet>(step, 'fleet'),
+    fleet: ports.fleet?.(settings, log) ?? absent(step, 'fleet'),
     connector: ports.connector?.(settings, log) ?? absentConnector(step),
-    ledger: ports.ledger?.(settings, log) ?? absent<Ledger>(step, 'ledger'),
-    quiescers: ports.quiescers?.(settings, log) ?? absent<QuiescerFactory>(step, 'quiescers'),
+    ledger: ports.ledger?.(settings, log) ?? absent(step, 'ledger'),
+    quiescers: ports.quiescers?.(settings, log) ?? absent(step, 'quiescers'),
     migrationsDir,
     verifyDir: path.join(bundleDir, BundleFolders.verify),
     history: settings.history,
@@ -115,26 +115,47 @@ export function createStepHandler(step: StepName, ports: StepPorts, options: Ste
 function checkInput(event: StepInput, settings: StepSettings): StepInput {
   const run = (event as { state?: { run?: Partial<RunInput> } } | undefined)?.state?.run;
   if (!run || typeof run !== 'object' || typeof run.runId !== 'string' || !run.runId || typeof run.kind !== 'string') {
-    throw new SafeshiftError('BAD_OPTION', 'the state machine input must be { "run": { "runId": "…", "kind": "upgrade|restore|rehearsal", … } }; `safeshift upgrade --state-machine-arn` writes it');
+    throw new SafeshiftError(
+      'BAD_OPTION',
+      'the state machine input must be { "run": { "runId": "…", "kind": "upgrade|restore|rehearsal", … } }; `safeshift upgrade --state-machine-arn` writes it',
+    );
   }
   if (run.database !== undefined && run.database !== settings.databaseId) {
-    throw new SafeshiftError('BAD_OPTION', `this deployment upgrades database ${settings.databaseId}, not ${String(run.database)}; start the state machine of ${String(run.database)}'s deployment instead`);
+    throw new SafeshiftError(
+      'BAD_OPTION',
+      `this deployment upgrades database ${settings.databaseId}, not ${run.database}; start the state machine of ${run.database}'s deployment instead`,
+    );
   }
   const unknown = (run.quiesce ?? []).filter((spec) => !settings.quiesce.includes(spec));
   if (unknown.length > 0) {
-    throw new SafeshiftError('BAD_OPTION', `quiescer ${unknown.join(', ')} is not configured for this deployment (it has ${settings.quiesce.join(', ') || 'none'}); add it to the SafeUpgrade construct's quiesce list and redeploy`);
+    throw new SafeshiftError(
+      'BAD_OPTION',
+      `quiescer ${unknown.join(', ')} is not configured for this deployment (it has ${settings.quiesce.join(', ') || 'none'}); add it to the SafeUpgrade construct's quiesce list and redeploy`,
+    );
   }
   const state: WorkflowState = { ...event.state, run: { ...run, database: settings.databaseId, quiesce: run.quiesce ?? settings.quiesce } as RunInput };
   return { state, ...(event.args ? { args: event.args } : {}) };
 }
 
+/** Each port's interface, by its name in STEP_NEEDS. */
+interface PortOf {
+  readonly fleet: Fleet;
+  readonly connector: Connector;
+  readonly ledger: Ledger;
+  readonly quiescers: QuiescerFactory;
+}
+
 /** A port the step was not given: any call is a bug in STEP_NEEDS, reported as such. */
-function absent<P extends object>(step: StepName, port: StepPort): P {
-  return new Proxy({} as P, {
+function absent<K extends StepPort>(step: StepName, port: K): PortOf[K] {
+  // Every member is a function that throws, so the empty target stands for any port.
+  return new Proxy({} as PortOf[K], {
     get: (_target, member) => {
       if (typeof member !== 'string' || member === 'then') return undefined;
       return () => {
-        throw new SafeshiftError('INTERNAL', `the ${step} step called ${port}.${member}, but its Lambda was built without the ${port} port; add it to STEP_NEEDS.${step}`);
+        throw new SafeshiftError(
+          'INTERNAL',
+          `the ${step} step called ${port}.${member}, but its Lambda was built without the ${port} port; add it to STEP_NEEDS.${step}`,
+        );
       };
     },
   });
@@ -142,7 +163,7 @@ function absent<P extends object>(step: StepName, port: StepPort): P {
 
 /** Without a connector, `disconnectAll` keeps its AWS meaning (a no-op); `connect` is a bug. */
 function absentConnector(step: StepName): Connector {
-  const missing = absent<Connector>(step, 'connector');
+  const missing = absent(step, 'connector');
   return { connect: (id) => missing.connect(id), endRunSessions: (id, run) => missing.endRunSessions(id, run), disconnectAll: async () => {} };
 }
 

@@ -43,7 +43,11 @@ export function useCompiledMigrations(migrationsDir: string): void {
   const dir = path.resolve(migrationsDir);
   if (registered.has(dir)) return;
   registered.add(dir);
-  type ResolveResult = { url: string; format?: string; shortCircuit?: boolean };
+  interface ResolveResult {
+    url: string;
+    format?: string;
+    shortCircuit?: boolean;
+  }
   type Resolve = (specifier: string, context: unknown, next: (s: string, c: unknown) => ResolveResult) => ResolveResult;
   const registerHooks = (module as unknown as { registerHooks?: (hooks: { resolve: Resolve }) => unknown }).registerHooks;
   if (typeof registerHooks === 'function') {

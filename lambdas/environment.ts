@@ -64,6 +64,11 @@ export function readStepSettings(env: NodeJS.ProcessEnv): StepSettings {
     if (!value) throw misconfigured(`${name} is not set`);
     return value;
   };
+  /** Unset and empty alike mean the default. */
+  const optional = (name: string): string | undefined => {
+    const value = env[name];
+    return value === '' ? undefined : value;
+  };
   const kind = required(StepEnvironment.databaseKind);
   if (kind !== 'instance' && kind !== 'cluster') throw misconfigured(`${StepEnvironment.databaseKind} is "${kind}"; expected instance or cluster`);
   let quiesce: unknown = [];
@@ -75,7 +80,7 @@ export function readStepSettings(env: NodeJS.ProcessEnv): StepSettings {
       throw misconfigured(`${StepEnvironment.quiesce} is not JSON; expected an array of quiescer specs`);
     }
   }
-  if (!Array.isArray(quiesce) || !quiesce.every((s) => typeof s === 'string')) {
+  if (!isStringArray(quiesce)) {
     throw misconfigured(`${StepEnvironment.quiesce} must be a JSON array of strings such as ["lambda:orders-api"]`);
   }
   const databaseName = env[StepEnvironment.databaseName];
@@ -86,11 +91,16 @@ export function readStepSettings(env: NodeJS.ProcessEnv): StepSettings {
     databaseKind: kind,
     databaseId: required(StepEnvironment.databaseId),
     ...(databaseName ? { databaseName } : {}),
-    history: { schema: env[StepEnvironment.historySchema] || DEFAULT_HISTORY.schema, table: env[StepEnvironment.historyTable] || DEFAULT_HISTORY.table },
-    quiesce: quiesce as string[],
+    history: {
+      schema: optional(StepEnvironment.historySchema) ?? DEFAULT_HISTORY.schema,
+      table: optional(StepEnvironment.historyTable) ?? DEFAULT_HISTORY.table,
+    },
+    quiesce,
     ...(checksum ? { migrationsChecksum: checksum } : {}),
   };
 }
+
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((s) => typeof s === 'string');
 
 function misconfigured(what: string): SafeshiftError {
   return new SafeshiftError('BAD_OPTION', `this safeshift step is misconfigured: ${what}. Redeploy the SafeUpgrade construct, which sets it.`);

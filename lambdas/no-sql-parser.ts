@@ -4,16 +4,16 @@ import { SafeshiftError } from '../src/core/errors.ts';
 // the real package compiles a 1.7 MB WebAssembly parser as soon as it is imported. Only the two
 // functions safeshift calls are here; reaching either means STEP_NEEDS is wrong about a step.
 
-function notBundled(): never {
-  throw new SafeshiftError('INTERNAL', 'this step was bundled without the SQL parser; mark it `migrations: true` in lambdas/step-needs.ts');
+function notBundled(): SafeshiftError {
+  return new SafeshiftError('INTERNAL', 'this step was bundled without the SQL parser; mark it `migrations: true` in lambdas/step-needs.ts');
 }
 
 /** Stands in for libpg-query's `parse`. */
-export async function parse(_sql: string): Promise<never> {
-  return notBundled();
+export function parse(_sql: string): Promise<never> {
+  return Promise.reject(notBundled());
 }
 
 /** Stands in for libpg-query's `scan`. */
-export async function scan(_sql: string): Promise<never> {
-  return notBundled();
+export function scan(_sql: string): Promise<never> {
+  return Promise.reject(notBundled());
 }

@@ -14,6 +14,7 @@ import { WorkflowMachine } from '../cdk/workflow-machine.ts';
 import { STEPS, type StepName } from '../src/steps/registry.ts';
 import { stepTimeoutSeconds, TASK_TIMEOUT_MARGIN_SECONDS } from '../src/steps/step-timeouts.ts';
 import { WORKFLOWS } from '../src/steps/workflows.ts';
+import { defined } from './support/defined.ts';
 
 /**
  * The committed state machines: what src/steps/workflows.ts generates, valid for AWS, and every
@@ -21,13 +22,14 @@ import { WORKFLOWS } from '../src/steps/workflows.ts';
  */
 /** asl-validator ships no types; this is the call it documents. */
 const aslValidator = createRequire(import.meta.url)('asl-validator') as (
-  definition: unknown, options?: { checkArn?: boolean; checkPaths?: boolean },
+  definition: unknown,
+  options?: { checkArn?: boolean; checkPaths?: boolean },
 ) => { isValid: boolean; errorsText: (separator?: string) => string };
 
 const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'state-machines');
 const FILES = Object.keys(WORKFLOWS) as (keyof typeof WORKFLOWS)[];
 const read = (file: string) => readFileSync(path.join(DIR, file), 'utf8');
-const placeholders = (text: string) => [...new Set([...text.matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1]!))].sort();
+const placeholders = (text: string) => [...new Set([...text.matchAll(/\$\{([^}]*)\}/g)].map((m) => defined(m[1], 'the placeholder name')))].sort();
 
 describe('state-machines/*.asl.json', () => {
   it.each(FILES)('%s is what src/steps/workflows.ts generates (npx tsx scripts/generate-asl.ts writes it)', (file) => {
@@ -48,7 +50,7 @@ describe('state-machines/*.asl.json', () => {
     }
   });
 
-  it.each(FILES)('%s gives every Task an explicit timeout past its Lambda\'s, never the 60 s ASL default', (file) => {
+  it.each(FILES)("%s gives every Task an explicit timeout past its Lambda's, never the 60 s ASL default", (file) => {
     const states = (JSON.parse(read(file)) as { States: Record<string, { Type: string; Resource?: string; TimeoutSeconds?: number }> }).States;
     for (const [name, state] of Object.entries(states)) {
       if (state.Type !== 'Task') continue;
@@ -61,16 +63,27 @@ describe('state-machines/*.asl.json', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = new Stack(app, 'Shop');
     const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'data', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
-    const database = rds.DatabaseInstance.fromDatabaseInstanceAttributes(stack, 'Db', { instanceIdentifier: 'shop', instanceEndpointAddress: 'shop.example', port: 5432, securityGroups: [] });
+    const database = rds.DatabaseInstance.fromDatabaseInstanceAttributes(stack, 'Db', {
+      instanceIdentifier: 'shop',
+      instanceEndpointAddress: 'shop.example',
+      port: 5432,
+      securityGroups: [],
+    });
     const credentials = secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-AbCdEf');
     new SafeUpgrade(stack, 'SafeUpgrade', { database, credentials, vpc, migrationsDir: path.join(DIR, '..', 'examples', 'migrations') });
     const template = Template.fromStack(stack);
-    const functions = template.findResources('AWS::Lambda::Function');
-    const machines = template.findResources('AWS::StepFunctions::StateMachine');
+    const functions = template.findResources('AWS::Lambda::Function') as Record<string, { Properties: { Description?: string } }>;
+    const machines = template.findResources('AWS::StepFunctions::StateMachine') as Record<
+      string,
+      { Properties: { StateMachineName?: string; DefinitionSubstitutions?: Record<string, { 'Fn::GetAtt': [string, string] }> } }
+    >;
     for (const file of FILES) {
       const workflow = file.replace('.asl.json', '');
-      const machine = Object.values(machines).find((m) => m.Properties.StateMachineName === `Shop-${workflow}`)!;
-      const subs = machine.Properties.DefinitionSubstitutions as Record<string, { 'Fn::GetAtt': [string, string] }>;
+      const machine = defined(
+        Object.values(machines).find((m) => m.Properties.StateMachineName === `Shop-${workflow}`),
+        `the Shop-${workflow} state machine`,
+      );
+      const subs = defined(machine.Properties.DefinitionSubstitutions, `the DefinitionSubstitutions of Shop-${workflow}`);
       expect(Object.keys(subs).sort()).toEqual(placeholders(read(file)));
       for (const [name, value] of Object.entries(subs)) {
         expect(value['Fn::GetAtt'][1]).toBe('Arn');

@@ -1,5 +1,8 @@
 import {
-  DeleteFunctionConcurrencyCommand, GetFunctionConcurrencyCommand, LambdaClient, PutFunctionConcurrencyCommand,
+  DeleteFunctionConcurrencyCommand,
+  GetFunctionConcurrencyCommand,
+  LambdaClient,
+  PutFunctionConcurrencyCommand,
   ResourceNotFoundException,
 } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -7,6 +10,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { LambdaConcurrencyQuiescer } from '../src/adapters/aws/lambda-concurrency-quiescer.ts';
 import { SafeshiftError } from '../src/core/errors.ts';
 import { awsError, rejection } from './support/aws-errors.ts';
+import { thrown } from './support/defined.ts';
 
 /** What a promise rejected with; fails the test when it resolves. */
 const lambda = mockClient(LambdaClient);
@@ -17,14 +21,23 @@ const quiescer = (spec = 'lambda:orders-api') => {
   waits.length = 0;
   return new LambdaConcurrencyQuiescer(spec, {
     client: new LambdaClient({ region: 'eu-west-1' }),
-    retry: { attempts: 4, baseMs: 100, sleep: async (ms) => { waits.push(ms); }, random: () => 0.999 },
+    retry: {
+      attempts: 4,
+      baseMs: 100,
+      sleep: (ms) => {
+        waits.push(ms);
+        return Promise.resolve();
+      },
+      random: () => 0.999,
+    },
   });
 };
 
-const sent = () => lambda.calls().map((c) => {
-  const input = c.args[0].input as { ReservedConcurrentExecutions?: number };
-  return `${c.args[0].constructor.name.replace('Command', '')}${input.ReservedConcurrentExecutions === undefined ? '' : ` ${input.ReservedConcurrentExecutions}`}`;
-});
+const sent = () =>
+  lambda.calls().map((c) => {
+    const input = c.args[0].input as { ReservedConcurrentExecutions?: number };
+    return `${c.args[0].constructor.name.replace('Command', '')}${input.ReservedConcurrentExecutions === undefined ? '' : ` ${input.ReservedConcurrentExecutions}`}`;
+  });
 
 describe('LambdaConcurrencyQuiescer', () => {
   it('puts back "none" exactly: capture null, quiesce to 0, resume deletes the reservation', async () => {
@@ -37,7 +50,7 @@ describe('LambdaConcurrencyQuiescer', () => {
     await q.quiesce();
     await q.resume(prior);
     expect(sent()).toEqual(['GetFunctionConcurrency', 'PutFunctionConcurrency 0', 'DeleteFunctionConcurrency']);
-    expect(lambda.commandCalls(DeleteFunctionConcurrencyCommand)[0]!.args[0].input).toEqual({ FunctionName: 'orders-api' });
+    expect(lambda.commandCalls(DeleteFunctionConcurrencyCommand)[0]?.args[0].input).toEqual({ FunctionName: 'orders-api' });
   });
 
   it.each([25, 0])('puts back a reserved concurrency of %i exactly', async (n) => {
@@ -49,7 +62,7 @@ describe('LambdaConcurrencyQuiescer', () => {
     await q.quiesce();
     await q.resume(prior);
     expect(sent()).toEqual(['GetFunctionConcurrency', 'PutFunctionConcurrency 0', `PutFunctionConcurrency ${n}`]);
-    expect(lambda.commandCalls(PutFunctionConcurrencyCommand)[1]!.args[0].input).toEqual({ FunctionName: 'orders-api', ReservedConcurrentExecutions: n });
+    expect(lambda.commandCalls(PutFunctionConcurrencyCommand)[1]?.args[0].input).toEqual({ FunctionName: 'orders-api', ReservedConcurrentExecutions: n });
     expect(lambda.commandCalls(DeleteFunctionConcurrencyCommand)).toHaveLength(0);
   });
 
@@ -57,12 +70,13 @@ describe('LambdaConcurrencyQuiescer', () => {
     const q = quiescer('lambda:arn:aws:lambda:eu-west-1:123456789012:function:orders-api');
     expect(q.id).toBe('lambda:arn:aws:lambda:eu-west-1:123456789012:function:orders-api');
     expect(q.functionName).toBe('arn:aws:lambda:eu-west-1:123456789012:function:orders-api');
-    expect(() => quiescer('lambda:')).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
-    expect(() => quiescer('orders-api')).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    expect(thrown(() => quiescer('lambda:'), "quiescer('lambda:')")).toMatchObject({ code: 'BAD_OPTION' });
+    expect(thrown(() => quiescer('orders-api'), "quiescer('orders-api')")).toMatchObject({ code: 'BAD_OPTION' });
   });
 
   it('retries TooManyRequestsException with growing waits', async () => {
-    lambda.on(PutFunctionConcurrencyCommand)
+    lambda
+      .on(PutFunctionConcurrencyCommand)
       .rejectsOnce(awsError('TooManyRequestsException', 429))
       .rejectsOnce(awsError('TooManyRequestsException', 429))
       .resolves({});
@@ -73,7 +87,7 @@ describe('LambdaConcurrencyQuiescer', () => {
 
   it('gives up after the last attempt with QUIESCE_FAILED', async () => {
     lambda.on(PutFunctionConcurrencyCommand).rejects(awsError('TooManyRequestsException', 429));
-    const error = await rejection<SafeshiftError>(quiescer().quiesce());
+    const error = await rejection(quiescer().quiesce());
     expect(error).toMatchObject({ code: 'QUIESCE_FAILED', outcome: 'needs-operator' });
     expect(lambda.commandCalls(PutFunctionConcurrencyCommand)).toHaveLength(4);
   });
@@ -86,7 +100,7 @@ describe('LambdaConcurrencyQuiescer', () => {
 
   it('says clearly when the function does not exist (refused at capture, nothing changed)', async () => {
     lambda.on(GetFunctionConcurrencyCommand).rejects(new ResourceNotFoundException({ message: 'Function not found: arn:…', $metadata: {} }));
-    const error = await rejection<SafeshiftError>(quiescer().capture());
+    const error = await rejection(quiescer().capture());
     expect(error).toBeInstanceOf(SafeshiftError);
     expect(error).toMatchObject({ code: 'QUIESCE_FAILED', outcome: 'refused' });
     expect((error as Error).message).toMatch(/orders-api does not exist/);
@@ -95,10 +109,10 @@ describe('LambdaConcurrencyQuiescer', () => {
   it('tells the operator how to resume by hand when resume fails', async () => {
     lambda.on(DeleteFunctionConcurrencyCommand).rejects(awsError('ResourceNotFoundException', 404));
     lambda.on(PutFunctionConcurrencyCommand).rejects(awsError('ServiceException', 500));
-    const none = await rejection<SafeshiftError>(quiescer().resume(null));
+    const none = await rejection(quiescer().resume(null));
     expect(none).toMatchObject({ code: 'QUIESCE_FAILED', outcome: 'needs-operator' });
     expect(none.message).toMatch(/aws lambda delete-function-concurrency --function-name orders-api/);
-    const ten = await rejection<SafeshiftError>(quiescer().resume(10));
+    const ten = await rejection(quiescer().resume(10));
     expect(ten.message).toMatch(/--reserved-concurrent-executions 10/);
   });
 

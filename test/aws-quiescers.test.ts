@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { AwsQuiescerFactory } from '../src/adapters/aws/quiescers.ts';
 import { LambdaConcurrencyQuiescer } from '../src/adapters/aws/lambda-concurrency-quiescer.ts';
 import type { Quiescer, QuiescerFactory } from '../src/ports.ts';
+import { thrown } from './support/defined.ts';
 
 describe('AwsQuiescerFactory', () => {
   it('makes a Lambda concurrency quiescer for lambda: specs, using the given client', async () => {
@@ -17,7 +18,7 @@ describe('AwsQuiescerFactory', () => {
   });
 
   it.each(['db-role:app', 'http:http://127.0.0.1:8080/maintenance', 'sqs:queue', 'orders-api'])('refuses %s with BAD_OPTION without a fallback', (spec) => {
-    expect(() => new AwsQuiescerFactory().create(spec, 'shop')).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    expect(thrown(() => new AwsQuiescerFactory().create(spec, 'shop'), `create('${spec}')`)).toMatchObject({ code: 'BAD_OPTION' });
   });
 
   it('hands db-role: and http: to the fallback factory when one is given', () => {
@@ -31,7 +32,7 @@ describe('AwsQuiescerFactory', () => {
     const factory = new AwsQuiescerFactory({ fallback });
     expect(factory.create('db-role:app', 'shop').id).toBe('db-role:app');
     expect(factory.create('http:http://api/maintenance', 'shop').id).toBe('http:http://api/maintenance');
-    expect(() => factory.create('sqs:queue', 'shop')).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    expect(thrown(() => factory.create('sqs:queue', 'shop'), "create('sqs:queue')")).toMatchObject({ code: 'BAD_OPTION' });
     expect(made).toEqual(['db-role:app@shop', 'http:http://api/maintenance@shop']);
   });
 });

@@ -11,14 +11,23 @@ import { rejection } from './support/aws-errors.ts';
 const rds = mockClient(RDSClient);
 const secrets = mockClient(SecretsManagerClient);
 const PASSWORD = 'Tr0ub4dor&3-s3cr3t';
-const SECRET = JSON.stringify({ engine: 'postgres', host: 'shop.abc.rds.amazonaws.com', port: 5432, username: 'safeshift', password: PASSWORD, dbname: 'shop' });
+const SECRET = JSON.stringify({
+  engine: 'postgres',
+  host: 'shop.abc.rds.amazonaws.com',
+  port: 5432,
+  username: 'safeshift',
+  password: PASSWORD,
+  dbname: 'shop',
+});
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db-AbCdEf';
 
 beforeEach(() => {
   rds.reset();
   secrets.reset();
   secrets.on(GetSecretValueCommand).resolves({ SecretString: SECRET });
-  rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceStatus: 'available', Endpoint: { Address: 'clone.abc.rds.amazonaws.com', Port: 6432 } }] });
+  rds
+    .on(DescribeDBInstancesCommand)
+    .resolves({ DBInstances: [{ DBInstanceStatus: 'available', Endpoint: { Address: 'clone.abc.rds.amazonaws.com', Port: 6432 } }] });
 });
 
 interface Fake {
@@ -36,18 +45,29 @@ function fakeDriver(failures: (Error | undefined)[] = []): { fake: Fake; factory
       fake.configs.push(config);
       const failure = failures.shift();
       return {
-        connect: async () => { if (failure) throw failure; },
-        query: async (text, values) => { fake.queries.push([text, values]); return { rows: [{ ok: true }], rowCount: 1 }; },
-        end: async () => { fake.ended++; },
+        connect: () => (failure ? Promise.reject(failure) : Promise.resolve()),
+        query: (text, values) => {
+          fake.queries.push([text, values]);
+          return Promise.resolve({ rows: [{ ok: true }], rowCount: 1 });
+        },
+        end: () => {
+          fake.ended++;
+          return Promise.resolve();
+        },
         on: () => undefined,
       };
     },
   };
 }
 
-const connector = (factory: (config: pg.ClientConfig) => PgClientLike, extra: Partial<ConstructorParameters<typeof SecretsConnector>[0]> = {}) => new SecretsConnector({
-  secretArn: ARN, rds: new RDSClient({ region: 'eu-west-1' }), secrets: new SecretsManagerClient({ region: 'eu-west-1' }), clientFactory: factory, ...extra,
-});
+const connector = (factory: (config: pg.ClientConfig) => PgClientLike, extra: Partial<ConstructorParameters<typeof SecretsConnector>[0]> = {}) =>
+  new SecretsConnector({
+    secretArn: ARN,
+    rds: new RDSClient({ region: 'eu-west-1' }),
+    secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+    clientFactory: factory,
+    ...extra,
+  });
 
 function pgError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
@@ -63,13 +83,17 @@ function everythingIn(error: unknown): string {
 }
 
 describe('SecretsConnector', () => {
-  it('connects to the endpoint of the database asked for with the secret\'s credentials, over verified TLS', async () => {
+  it("connects to the endpoint of the database asked for with the secret's credentials, over verified TLS", async () => {
     const { fake, factory } = fakeDriver();
     const session = await connector(factory).connect('ss-rc-shop-run1');
-    expect(rds.commandCalls(DescribeDBInstancesCommand)[0]!.args[0].input).toEqual({ DBInstanceIdentifier: 'ss-rc-shop-run1' });
-    expect(secrets.commandCalls(GetSecretValueCommand)[0]!.args[0].input).toEqual({ SecretId: ARN });
+    expect(rds.commandCalls(DescribeDBInstancesCommand)[0]?.args[0].input).toEqual({ DBInstanceIdentifier: 'ss-rc-shop-run1' });
+    expect(secrets.commandCalls(GetSecretValueCommand)[0]?.args[0].input).toEqual({ SecretId: ARN });
     expect(fake.configs[0]).toMatchObject({
-      host: 'clone.abc.rds.amazonaws.com', port: 6432, user: 'safeshift', password: PASSWORD, database: 'shop',
+      host: 'clone.abc.rds.amazonaws.com',
+      port: 6432,
+      user: 'safeshift',
+      password: PASSWORD,
+      database: 'shop',
       ssl: { rejectUnauthorized: true, servername: 'clone.abc.rds.amazonaws.com' },
     });
     expect(await session.query('select $1::int', [1])).toEqual({ rows: [{ ok: true }], rowCount: 1 });
@@ -82,7 +106,7 @@ describe('SecretsConnector', () => {
     rds.on(DescribeDBClustersCommand).resolves({ DBClusters: [{ Status: 'available', Endpoint: 'shop.cluster-abc.rds.amazonaws.com', Port: 5432 }] });
     const { fake, factory } = fakeDriver();
     await connector(factory, { target: 'cluster', databaseName: 'app', ca: 'PEM' }).connect('shop');
-    expect(rds.commandCalls(DescribeDBClustersCommand)[0]!.args[0].input).toEqual({ DBClusterIdentifier: 'shop' });
+    expect(rds.commandCalls(DescribeDBClustersCommand)[0]?.args[0].input).toEqual({ DBClusterIdentifier: 'shop' });
     expect(fake.configs[0]).toMatchObject({ host: 'shop.cluster-abc.rds.amazonaws.com', database: 'app', ssl: { ca: 'PEM', rejectUnauthorized: true } });
   });
 
@@ -111,20 +135,20 @@ describe('SecretsConnector', () => {
     ['a bad certificate', pgError('self-signed certificate in certificate chain', 'SELF_SIGNED_CERT_IN_CHAIN')],
   ])('never shows the password in the error for %s', async (_what, failure) => {
     const { factory } = fakeDriver([failure, failure]);
-    const error = await rejection<SafeshiftError>(connector(factory).connect('a'));
+    const error = await rejection(connector(factory).connect('a'));
     expect(error).toBeInstanceOf(SafeshiftError);
-    expect((error as SafeshiftError).code).toBe('CONNECTION_FAILED');
+    expect(error.code).toBe('CONNECTION_FAILED');
     expect((error as Error).message).toMatch(/safeshift@clone\.abc\.rds\.amazonaws\.com:6432\/shop/);
     expect(everythingIn(error)).not.toContain(PASSWORD);
   });
 
   it('never shows the secret text when it is not the JSON it should be', async () => {
     secrets.on(GetSecretValueCommand).resolves({ SecretString: `{"username":"safeshift","password":"${PASSWORD}"` });
-    const error = await rejection<SafeshiftError>(connector(fakeDriver().factory).connect('a'));
+    const error = await rejection(connector(fakeDriver().factory).connect('a'));
     expect(error).toMatchObject({ code: 'CONNECTION_FAILED' });
     expect(everythingIn(error)).not.toContain(PASSWORD);
     secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ user: 'x', password: PASSWORD }) });
-    const missing = await rejection<SafeshiftError>(connector(fakeDriver().factory).connect('a'));
+    const missing = await rejection(connector(fakeDriver().factory).connect('a'));
     expect((missing as Error).message).toMatch(/no username field/);
     expect(everythingIn(missing)).not.toContain(PASSWORD);
   });

@@ -25,7 +25,9 @@ async function flywayHistory(client: import('pg').Client, rows: [number, string 
 describe('baseline', () => {
   it('--version marks an existing database; files up to it never run', async () => {
     const { client, dir } = await setup({
-      'V1__old.sql': 'create table old_one (id int);', 'V2__old.sql': 'create table old_two (id int);', 'V3__new.sql': 'create table new_one (id int);',
+      'V1__old.sql': 'create table old_one (id int);',
+      'V2__old.sql': 'create table old_two (id int);',
+      'V3__new.sql': 'create table new_one (id int);',
     });
     const result = await baseline({ client, version: requireVersion('2', '--version') });
     expect(result.schemaVersion).toBe('2');

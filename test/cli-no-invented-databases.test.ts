@@ -34,6 +34,9 @@ describe('the embedded server and databases that do not exist', () => {
       ['snapshots', '--database', 'nope_db'],
       ['quiesced', '--database', 'nope_db'],
       ['unlock', '--database', 'nope_db'],
+      // The engine's verbs take the same --database as the workflow verbs.
+      ['info', ...dir, '--database', 'nope_db'],
+      ['validate', ...dir, '--database', 'nope_db'],
     ]) {
       const out = await runSafeshift(args, {}, cwd);
       expect(out.code, `${args[0]}: ${out.stdout}${out.stderr}`).toBe(2);
@@ -48,6 +51,16 @@ describe('the embedded server and databases that do not exist', () => {
       const created = await runSafeshift(['upgrade', ...dir, '--database', 'made_on_purpose', '--create', '--no-quiesce', '--no-rehearsal'], {}, cwd);
       expect(created.code, created.stdout + created.stderr).toBe(0);
       expect((await client.query(`select 1 from pg_database where datname = 'made_on_purpose'`)).rowCount).toBe(1);
+      // migrate, like Flyway on an empty schema, starts the database it is told to migrate.
+      const migrated = await runSafeshift(['migrate', ...dir, '--database', 'made_by_migrate', '--json'], {}, cwd);
+      expect(migrated.code, migrated.stdout + migrated.stderr).toBe(0);
+      expect(JSON.parse(migrated.stdout)).toMatchObject({ ok: true, toVersion: '3' });
+      const info = await runSafeshift(['info', ...dir, '--database', 'made_by_migrate', '--json'], {}, cwd);
+      expect(info.code, info.stdout + info.stderr).toBe(0);
+      expect(info.stdout).toContain('"3"');
+      const both = await runSafeshift(['migrate', ...dir, '--database', 'made_by_migrate', '--database-url', url], {}, cwd);
+      expect(both.code).toBe(2);
+      expect(both.stderr).toMatch(/BAD_OPTION.*--database goes with the embedded PostgreSQL/);
     } finally {
       await client.end();
     }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSafeshift } from './support/cli.ts';
+import { defined } from './support/defined.ts';
 import { EXAMPLE_MIGRATIONS, productionState, shopTemplate, type ShopTemplate } from './support/shop.ts';
 
 describe('safeshift upgrade / rehearse / restore / runs / snapshots / quiesced', () => {
@@ -13,11 +14,14 @@ describe('safeshift upgrade / rehearse / restore / runs / snapshots / quiesced',
     failing = await mkdtemp(path.join(os.tmpdir(), 'safeshift-cli-wf-'));
     await cp(EXAMPLE_MIGRATIONS, path.join(failing, 'migrations'), { recursive: true });
     await writeFile(path.join(failing, 'migrations', 'V4__note.sql'), 'alter table orders add column note text;');
-    await writeFile(path.join(failing, 'migrations', 'V5__positive.sql'),
-      '-- safeshift:allow check-without-not-valid test\nalter table orders add constraint positive check (amount_cents > 0);');
+    await writeFile(
+      path.join(failing, 'migrations', 'V5__positive.sql'),
+      '-- safeshift:allow check-without-not-valid test\nalter table orders add constraint positive check (amount_cents > 0);',
+    );
   });
   afterAll(async () => {
-    await shop?.dispose();
+    // Unset when beforeAll failed before making it.
+    await (shop as ShopTemplate | undefined)?.dispose();
     await rm(failing, { recursive: true, force: true });
   });
 
@@ -30,17 +34,20 @@ describe('safeshift upgrade / rehearse / restore / runs / snapshots / quiesced',
 
       const rehearse = await runSafeshift(['rehearse', '--dir', EXAMPLE_MIGRATIONS, ...base, '--json']);
       expect(rehearse.code, rehearse.stderr).toBe(0);
-      const rehearsal = JSON.parse(rehearse.stdout).rehearsal;
-      expect(rehearsal.migrations.map((m: { script: string }) => m.script), JSON.stringify(rehearsal)).toEqual(['V2.1__index_order_status.sql', 'V3__customer_order_totals.ts']);
+      const { rehearsal } = JSON.parse(rehearse.stdout) as { rehearsal: { migrations: { script: string }[]; predictedWindowMs: number } };
+      expect(
+        rehearsal.migrations.map((m) => m.script),
+        JSON.stringify(rehearsal),
+      ).toEqual(['V2.1__index_order_status.sql', 'V3__customer_order_totals.ts']);
       expect(rehearsal.predictedWindowMs).toBeGreaterThan(0);
       expect(await db.withClient(productionState)).toEqual(before);
 
       const upgrade = await runSafeshift(['upgrade', '--dir', EXAMPLE_MIGRATIONS, ...base, ...quiesce, '--json']);
       expect(upgrade.code, upgrade.stderr).toBe(0);
-      const report = JSON.parse(upgrade.stdout);
+      const report = JSON.parse(upgrade.stdout) as { run: unknown; transitions: number; quiesced: { status: string }[] };
       expect(report.run).toMatchObject({ status: 'succeeded', fromVersion: '2', toVersion: '3' });
       expect(report.transitions).toBeGreaterThan(10);
-      expect(report.quiesced.map((q: { status: string }) => q.status)).toEqual(['resumed']);
+      expect(report.quiesced.map((q) => q.status)).toEqual(['resumed']);
       expect(upgrade.stderr).toContain('-> MigrateProduction');
       // Progress counts the run, not the one-migration invocation.
       expect(upgrade.stderr).toContain('[1/2] V2.1__index_order_status.sql');
@@ -49,8 +56,11 @@ describe('safeshift upgrade / rehearse / restore / runs / snapshots / quiesced',
       const snapshots = await runSafeshift(['snapshots', ...base, '--json']);
       expect(snapshots.code).toBe(0);
       const list = JSON.parse(snapshots.stdout) as { snapshotId: string; kind: string; schemaVersion: string }[];
-      const pre = list.find((s) => s.kind === 'pre-upgrade');
-      expect(pre?.schemaVersion).toBe('2');
+      const pre = defined(
+        list.find((s) => s.kind === 'pre-upgrade'),
+        'the pre-upgrade snapshot',
+      );
+      expect(pre.schemaVersion).toBe('2');
 
       const runs = await runSafeshift(['runs', ...base]);
       expect(runs.stdout).toContain('succeeded');
@@ -61,12 +71,12 @@ describe('safeshift upgrade / rehearse / restore / runs / snapshots / quiesced',
       expect(unknown.stdout + unknown.stderr).toContain('SNAPSHOT_NOT_FOUND');
 
       // Nothing quiesced is refused unless said on purpose: a restore loses what is written meanwhile.
-      const unquiesced = await runSafeshift(['restore', '--snapshot', pre!.snapshotId, '--dir', EXAMPLE_MIGRATIONS, ...base]);
+      const unquiesced = await runSafeshift(['restore', '--snapshot', pre.snapshotId, '--dir', EXAMPLE_MIGRATIONS, ...base]);
       expect(unquiesced.code, unquiesced.stdout + unquiesced.stderr).toBe(2);
       expect(unquiesced.stdout).toContain('NOTHING_QUIESCED');
       expect(unquiesced.stdout).toContain('--no-quiesce');
 
-      const restore = await runSafeshift(['restore', '--snapshot', pre!.snapshotId, '--dir', EXAMPLE_MIGRATIONS, ...base, ...quiesce]);
+      const restore = await runSafeshift(['restore', '--snapshot', pre.snapshotId, '--dir', EXAMPLE_MIGRATIONS, ...base, ...quiesce]);
       expect(restore.code, restore.stdout + restore.stderr).toBe(0);
       expect(await db.withClient(productionState)).toEqual(before);
     } finally {

@@ -45,9 +45,9 @@ describe('safeshift command', () => {
     const { url, dir } = await setup({ 'V1__a.sql': 'create table a (id int);', 'V2__b.sql': 'create table b (id int);' });
     const run = await runSafeshift(['migrate', '--dir', dir, '--json'], { DATABASE_URL: url });
     expect(run.code).toBe(0);
-    const doc = JSON.parse(run.stdout);
+    const doc = JSON.parse(run.stdout) as { applied: { script: string }[] };
     expect(doc).toMatchObject({ ok: true, fromVersion: null, toVersion: '2' });
-    expect(doc.applied.map((a: { script: string }) => a.script)).toEqual(['V1__a.sql', 'V2__b.sql']);
+    expect(doc.applied.map((a) => a.script)).toEqual(['V1__a.sql', 'V2__b.sql']);
     expect(run.stderr).toContain('[1/2] V1__a.sql');
 
     const listing = await runSafeshift(['info', '--dir', dir, '--database-url', url]);
@@ -75,7 +75,10 @@ describe('safeshift command', () => {
   });
 
   it('compat exits 0 for a compatible app version and 1 with the reason otherwise', async () => {
-    const { url, dir } = await setup({ 'V1__a.sql': 'create table a (id int, x int);', 'V2__drop.sql': '-- safeshift:phase contract\nalter table a drop column x;' });
+    const { url, dir } = await setup({
+      'V1__a.sql': 'create table a (id int, x int);',
+      'V2__drop.sql': '-- safeshift:phase contract\nalter table a drop column x;',
+    });
     expect((await runSafeshift(['migrate', '--dir', dir, '--database-url', url])).code).toBe(0);
     const ok = await runSafeshift(['compat', '--app-version', '2', '--database-url', url]);
     expect(ok.code).toBe(0);
@@ -93,7 +96,8 @@ describe('safeshift command', () => {
       runSafeshift(['migrate', '--dir', dir, '--database-url', url, '--json']),
     ]);
     expect([a.code, b.code]).toEqual([0, 0]);
-    const counts = [JSON.parse(a.stdout).applied.length, JSON.parse(b.stdout).applied.length].sort();
+    const applied = (run: { stdout: string }) => (JSON.parse(run.stdout) as { applied: unknown[] }).applied.length;
+    const counts = [applied(a), applied(b)].sort();
     expect(counts).toEqual([0, 10]);
     const rows = await new HistoryTable(client, DEFAULT_HISTORY).read();
     expect(rows.map((r) => r.version)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
@@ -104,7 +108,10 @@ describe('safeshift command', () => {
     const run = await runSafeshift(['migrate', '--dir', dir, '--database-url', url, '--schema', 'x"; drop table a; --', '--table', "h'ist"]);
     expect(run.code).toBe(0);
     const { rows } = await client.query(`select schemaname, tablename from pg_tables where schemaname not in ('pg_catalog', 'information_schema') order by 1`);
-    expect(rows).toEqual([{ schemaname: 'public', tablename: 'a' }, { schemaname: 'x"; drop table a; --', tablename: "h'ist" }]);
+    expect(rows).toEqual([
+      { schemaname: 'public', tablename: 'a' },
+      { schemaname: 'x"; drop table a; --', tablename: "h'ist" },
+    ]);
     const tooLong = await runSafeshift(['info', '--dir', dir, '--database-url', url, '--table', 'x'.repeat(70)]);
     expect(tooLong.code).toBe(2);
     expect(tooLong.stderr).toContain('63-byte');

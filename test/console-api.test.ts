@@ -11,6 +11,7 @@ import { LocalConsoleBackend } from '../src/console/local-backend.ts';
 import { startConsoleServer, type ConsoleServer } from '../src/console/server.ts';
 import type { RunInput } from '../src/steps/state.ts';
 import { testServerUrl } from './support/database.ts';
+import { defined } from './support/defined.ts';
 import { dropRunResources } from './support/run-resources.ts';
 import { EXAMPLE_MIGRATIONS, productionState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
 
@@ -36,24 +37,40 @@ let origin: string;
 /** Every body the console sent in this file, checked for secrets at the end. */
 const seen: string[] = [];
 
-interface Answer { readonly status: number; readonly headers: http.IncomingHttpHeaders; readonly text: string; readonly json: any }
+interface Answer {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly text: string;
+  readonly json: unknown;
+}
+
+/** The error code of an API answer (`{ error: { code } }`), if it has one. */
+const errorCode = (answer: Answer) => (answer.json as { error?: { code?: string } } | undefined)?.error?.code;
 
 /** A raw HTTP request (node:http, so Host, Origin and Sec-Fetch-Site are exactly what the test says). */
 function request(pathname: string, opts: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<Answer> {
   const url = new URL(pathname, server.url);
   const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: opts.method ?? 'GET', headers: { ...(body ? { 'Content-Type': 'application/json' } : {}), ...opts.headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        seen.push(text);
-        let json: unknown;
-        try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
+    const req = http.request(
+      url,
+      { method: opts.method ?? 'GET', headers: { ...(body ? { 'Content-Type': 'application/json' } : {}), ...opts.headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          seen.push(text);
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -67,34 +84,51 @@ const get = async <T>(pathname: string): Promise<T> => {
 
 /** A restore request as the console's own page sends it. */
 const restore = (body: unknown, headers: Record<string, string> = {}) =>
-  request('/api/restore', { method: 'POST', body, headers: { Origin: origin, 'Sec-Fetch-Site': 'same-origin', 'X-Safeshift-Token': server.token, ...headers } });
+  request('/api/restore', {
+    method: 'POST',
+    body,
+    headers: { Origin: origin, 'Sec-Fetch-Site': 'same-origin', 'X-Safeshift-Token': server.token, ...headers },
+  });
+
+/** What a run's events carry, of what the tests read: `progress` has the states so far, `end` the run. */
+interface EventData {
+  readonly error?: unknown;
+  readonly safetySnapshotId?: string;
+  readonly states?: readonly { state: string }[];
+}
 
 /** Reads a run's Server-Sent Events until `end`. */
-function events(runId: string): Promise<{ event: string; data: any }[]> {
+function events(runId: string): Promise<{ event: string; data: EventData }[]> {
   return new Promise((resolve, reject) => {
-    http.get(new URL(`/api/runs/${runId}/events`, server.url), (res) => {
-      let buffer = '';
-      const out: { event: string; data: any }[] = [];
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let cut: number;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          seen.push(block);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) out.push({ event, data: JSON.parse(data) });
-        }
-      });
-      res.on('end', () => resolve(out));
-      res.on('error', reject);
-    }).on('error', reject);
+    http
+      .get(new URL(`/api/runs/${runId}/events`, server.url), (res) => {
+        let buffer = '';
+        const out: { event: string; data: EventData }[] = [];
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffer += chunk;
+          let cut: number;
+          while ((cut = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            seen.push(block);
+            const event = /^event: (.*)$/m.exec(block)?.[1];
+            const data = /^data: (.*)$/m.exec(block)?.[1];
+            if (event && data) out.push({ event, data: JSON.parse(data) as EventData });
+          }
+        });
+        res.on('end', () => resolve(out));
+        res.on('error', reject);
+      })
+      .on('error', reject);
   });
 }
 
-async function upgradeWith(target: CaseDatabase, input: Omit<RunInput, 'runId' | 'database' | 'kind'>, migrationsDir = EXAMPLE_MIGRATIONS): Promise<WorkflowReport> {
+async function upgradeWith(
+  target: CaseDatabase,
+  input: Omit<RunInput, 'runId' | 'database' | 'kind'>,
+  migrationsDir = EXAMPLE_MIGRATIONS,
+): Promise<WorkflowReport> {
   const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: target.database, migrationsDir });
   try {
     return await runWorkflow(ports, { kind: 'upgrade', database: target.database, quiesce: [`db-role:${shop.appRole}`], ...input });
@@ -128,8 +162,12 @@ beforeAll(async () => {
     const at = new Date().toISOString();
     await ledger.startRun({ runId, database: other.database, kind: 'upgrade', status: 'needs-operator', startedAt: at, endedAt: at });
     await ledger.putQuiesce({
-      runId, database: other.database, apiId: `http:http://ops:${PLANTED.password}@127.0.0.1:9/maintenance`,
-      prior: { mode: 'normal', token: PLANTED.token, note: `postgres://app:${PLANTED.password}@db/shop` }, status: 'quiesced', quiescedAt: at,
+      runId,
+      database: other.database,
+      apiId: `http:http://ops:${PLANTED.password}@127.0.0.1:9/maintenance`,
+      prior: { mode: 'normal', token: PLANTED.token, note: `postgres://app:${PLANTED.password}@db/shop` },
+      status: 'quiesced',
+      quiescedAt: at,
     });
   } finally {
     await ledger.close();
@@ -141,14 +179,15 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await server?.close();
-  await backend?.close();
-  for (const d of [db, other]) {
+  // Each is unset when beforeAll failed before making it.
+  await (server as ConsoleServer | undefined)?.close();
+  await (backend as LocalConsoleBackend | undefined)?.close();
+  for (const d of [db, other] as (CaseDatabase | undefined)[]) {
     if (!d) continue;
     await dropRunResources(d.database);
     await d.drop();
   }
-  await shop?.dispose();
+  await (shop as ShopTemplate | undefined)?.dispose();
 });
 
 describe('the console API', () => {
@@ -174,33 +213,49 @@ describe('the console API', () => {
   it('lists each database with its schema version, compatible_from, and anything still quiesced', async () => {
     const databases = await get<DatabaseView[]>('/api/databases');
     expect(databases.map((d) => d.name).sort()).toEqual([db.database, other.database].sort());
-    const mine = databases.find((d) => d.name === db.database)!;
+    const mine = defined(
+      databases.find((d) => d.name === db.database),
+      `the database ${db.database}`,
+    );
     expect(mine).toMatchObject({ schemaVersion: '3', compatibleFrom: '1', stillQuiesced: 0, restoreQuiesces: [`db-role:${shop.appRole}`] });
     expect(mine.lastRun).toMatchObject({ kind: 'upgrade', status: 'succeeded', runId: upgrade.run.runId });
     expect(mine.restorableSnapshots).toBe(1);
-    const theirs = databases.find((d) => d.name === other.database)!;
+    const theirs = defined(
+      databases.find((d) => d.name === other.database),
+      `the database ${other.database}`,
+    );
     expect(theirs.schemaVersion).toBe('2');
     expect(theirs.stillQuiesced).toBe(1);
   });
 
   it('lists runs with their timeline and durations, and a failed run with its code and failing migration', async () => {
-    const [run] = await get<RunView[]>(`/api/runs?database=${db.database}`);
-    expect(run).toMatchObject({ runId: upgrade.run.runId, kind: 'upgrade', status: 'succeeded', fromVersion: '2', toVersion: '3', snapshotId: upgrade.run.snapshotId });
-    expect(run!.timeline.length).toBeGreaterThan(5);
-    expect(run!.timeline.every((t) => typeof t.durationMs === 'number' && t.durationMs >= 0)).toBe(true);
-    expect(run!.timeline.map((t) => t.state)).toEqual(expect.arrayContaining(['Preflight', 'Quiesce', 'MigrateProduction', 'Resume']));
-    expect(run!.quiescedWindowMs).toBeGreaterThan(0);
+    const run = defined((await get<RunView[]>(`/api/runs?database=${db.database}`))[0], 'the run');
+    expect(run).toMatchObject({
+      runId: upgrade.run.runId,
+      kind: 'upgrade',
+      status: 'succeeded',
+      fromVersion: '2',
+      toVersion: '3',
+      snapshotId: upgrade.run.snapshotId,
+    });
+    expect(run.timeline.length).toBeGreaterThan(5);
+    expect(run.timeline.every((t) => typeof t.durationMs === 'number' && t.durationMs >= 0)).toBe(true);
+    expect(run.timeline.map((t) => t.state)).toEqual(expect.arrayContaining(['Preflight', 'Quiesce', 'MigrateProduction', 'Resume']));
+    expect(run.quiescedWindowMs).toBeGreaterThan(0);
     expect(await get<RunView>(`/api/runs/${upgrade.run.runId}`)).toMatchObject({ runId: upgrade.run.runId, status: 'succeeded' });
 
     const runs = await get<RunView[]>(`/api/runs?database=${other.database}`);
-    const rolledBack = runs.find((r) => r.runId === failed.run.runId)!;
+    const rolledBack = defined(
+      runs.find((r) => r.runId === failed.run.runId),
+      'the rolled-back run',
+    );
     expect(rolledBack.status).toBe('rolled-back');
     expect(rolledBack.error).toMatchObject({ code: 'MIGRATION_FAILED', migration: 'V5__orders_amount_positive.sql' });
     // One migration per invocation: V4's MigrateProduction succeeds, V5's (the last one) fails.
     expect(rolledBack.timeline.filter((t) => t.state === 'MigrateProduction').at(-1)?.error).toBeTruthy();
 
     expect((await request('/api/runs/no-such-run')).status).toBe(404);
-    expect((await request('/api/runs')).json.error.code).toBe('BAD_REQUEST');
+    expect(errorCode(await request('/api/runs'))).toBe('BAD_REQUEST');
   });
 
   it('lists restorable snapshots with the version each holds, the record of quiesced APIs, and rehearsals', async () => {
@@ -209,41 +264,41 @@ describe('the console API', () => {
 
     const quiesced = await get<QuiesceView[]>(`/api/quiesced?database=${db.database}`);
     expect(quiesced).toEqual([expect.objectContaining({ apiId: `db-role:${shop.appRole}`, status: 'resumed', stillQuiesced: false })]);
-    expect(quiesced[0]!.prior).toMatchObject({ kind: 'db-role', role: shop.appRole, canLogin: true });
-    expect(quiesced[0]!.resumedAt).toBeTruthy();
+    expect(quiesced[0]?.prior).toMatchObject({ kind: 'db-role', role: shop.appRole, canLogin: true });
+    expect(quiesced[0]?.resumedAt).toBeTruthy();
 
     const left = (await get<QuiesceView[]>(`/api/quiesced?database=${other.database}`)).filter((q) => q.stillQuiesced);
     expect(left).toEqual([expect.objectContaining({ status: 'quiesced', runActive: false, apiId: 'http:http://ops:***@127.0.0.1:9/maintenance' })]);
-    expect(left[0]!.prior).toEqual({ mode: 'normal', token: '[redacted]', note: 'postgres://app:***@db/shop' });
+    expect(left[0]?.prior).toEqual({ mode: 'normal', token: '[redacted]', note: 'postgres://app:***@db/shop' });
 
-    const [rehearsal] = await get<RehearsalView[]>(`/api/rehearsals?database=${db.database}`);
+    const rehearsal = defined((await get<RehearsalView[]>(`/api/rehearsals?database=${db.database}`))[0], 'the rehearsal');
     expect(rehearsal).toMatchObject({ runId: upgrade.run.runId, fromVersion: '2', toVersion: '3', status: 'succeeded' });
-    expect(rehearsal!.migrations.map((m) => m.script)).toEqual(['V2.1__index_order_status.sql', 'V3__customer_order_totals.ts']);
-    expect(rehearsal!.migrations.every((m) => m.executionMs >= 0)).toBe(true);
-    expect(rehearsal!.predictedWindowMs).toBeGreaterThan(0);
+    expect(rehearsal.migrations.map((m) => m.script)).toEqual(['V2.1__index_order_status.sql', 'V3__customer_order_totals.ts']);
+    expect(rehearsal.migrations.every((m) => m.executionMs >= 0)).toBe(true);
+    expect(rehearsal.predictedWindowMs).toBeGreaterThan(0);
   });
 
   it('refuses a restore without the token, from another origin or host, and of a foreign or unknown snapshot', async () => {
     const body = { database: db.database, snapshotId: upgrade.run.snapshotId, confirm: db.database };
     const noToken = await request('/api/restore', { method: 'POST', body, headers: { Origin: origin, 'Sec-Fetch-Site': 'same-origin' } });
-    expect([noToken.status, noToken.json.error.code]).toEqual([403, 'FORBIDDEN_TOKEN']);
+    expect([noToken.status, errorCode(noToken)]).toEqual([403, 'FORBIDDEN_TOKEN']);
     expect((await restore(body, { 'X-Safeshift-Token': 'x'.repeat(43) })).status).toBe(403);
     const evil = await restore(body, { Origin: 'http://evil.example', 'Sec-Fetch-Site': 'cross-site' });
-    expect([evil.status, evil.json.error.code]).toEqual([403, 'FORBIDDEN_ORIGIN']);
+    expect([evil.status, errorCode(evil)]).toEqual([403, 'FORBIDDEN_ORIGIN']);
     expect((await restore(body, { Origin: 'http://evil.example' })).status).toBe(403);
     expect((await restore(body, { 'Sec-Fetch-Site': 'same-site' })).status).toBe(403);
     const noOrigin = await request('/api/restore', { method: 'POST', body, headers: { 'X-Safeshift-Token': server.token } });
     expect(noOrigin.status).toBe(403);
     // DNS rebinding: a name the attacker owns, pointed at 127.0.0.1, is not one of the console's hosts.
     const rebound = await request('/api/databases', { headers: { Host: `evil.example:${new URL(server.url).port}` } });
-    expect([rebound.status, rebound.json.error.code]).toEqual([403, 'FORBIDDEN_HOST']);
+    expect([rebound.status, errorCode(rebound)]).toEqual([403, 'FORBIDDEN_HOST']);
 
     const foreign = await restore({ database: db.database, snapshotId: failed.run.snapshotId, confirm: db.database });
-    expect([foreign.status, foreign.json.error.code]).toEqual([422, 'SNAPSHOT_FOREIGN']);
+    expect([foreign.status, errorCode(foreign)]).toEqual([422, 'SNAPSHOT_FOREIGN']);
     const unknown = await restore({ database: db.database, snapshotId: 'ss-pre-nothing-000000000000', confirm: db.database });
-    expect([unknown.status, unknown.json.error.code]).toEqual([404, 'SNAPSHOT_NOT_FOUND']);
+    expect([unknown.status, errorCode(unknown)]).toEqual([404, 'SNAPSHOT_NOT_FOUND']);
     const mistyped = await restore({ ...body, confirm: `${db.database}x` });
-    expect([mistyped.status, mistyped.json.error.code]).toEqual([400, 'CONFIRMATION_MISMATCH']);
+    expect([mistyped.status, errorCode(mistyped)]).toEqual([400, 'CONFIRMATION_MISMATCH']);
     expect((await restore({ ...body, confirm: undefined })).status).toBe(400);
     expect((await restore(JSON.stringify(body), { 'Content-Type': 'text/plain' })).status).toBe(415);
     expect((await request('/api/restore')).status).toBe(405);
@@ -252,30 +307,40 @@ describe('the console API', () => {
     expect((await get<RunView[]>(`/api/runs?database=${db.database}`)).map((r) => r.runId)).toEqual([upgrade.run.runId]);
   });
 
-  it('restores a snapshot: 202 with the run id, a second press refused, progress streamed until the data is the snapshot\'s', async () => {
+  it("restores a snapshot: 202 with the run id, a second press refused, progress streamed until the data is the snapshot's", async () => {
     const body = { database: db.database, snapshotId: upgrade.run.snapshotId, confirm: db.database };
     const started = await restore(body);
     expect(started.status, started.text).toBe(202);
-    const runId: string = started.json.runId;
+    const { runId } = started.json as { runId: string };
     const again = await restore(body);
-    expect([again.status, again.json.error.code]).toEqual([409, 'LOCKED']);
+    expect([again.status, errorCode(again)]).toEqual([409, 'LOCKED']);
 
     const stream = await events(runId);
-    const end = stream.at(-1)!;
+    const end = defined(stream.at(-1), 'the last event');
     expect(end.event).toBe('end');
-    expect(end.data, JSON.stringify(end.data?.error)).toMatchObject({ runId, kind: 'restore', status: 'succeeded', toVersion: '2', snapshotId: upgrade.run.snapshotId });
-    const states = stream.filter((e) => e.event === 'progress').at(-1)!.data.states.map((s: { state: string }) => s.state);
+    expect(end.data, JSON.stringify(end.data.error)).toMatchObject({
+      runId,
+      kind: 'restore',
+      status: 'succeeded',
+      toVersion: '2',
+      snapshotId: upgrade.run.snapshotId,
+    });
+    const states = defined(stream.filter((e) => e.event === 'progress').at(-1), 'a progress event').data.states?.map((s) => s.state);
     expect(states).toEqual(expect.arrayContaining(['Preflight', 'Quiesce', 'StartSafetySnapshot', 'SwapRestoredInForward', 'Resume', 'Succeeded']));
 
     expect(await db.withClient(productionState)).toEqual(original);
-    const mine = (await get<DatabaseView[]>('/api/databases')).find((d) => d.name === db.database)!;
-    expect(mine).toMatchObject({ schemaVersion: '2', lastRun: expect.objectContaining({ runId, kind: 'restore', status: 'succeeded' }) });
+    const mine = defined(
+      (await get<DatabaseView[]>('/api/databases')).find((d) => d.name === db.database),
+      `the database ${db.database}`,
+    );
+    expect(mine).toMatchObject({ schemaVersion: '2' });
+    expect(mine.lastRun).toMatchObject({ runId, kind: 'restore', status: 'succeeded' });
     const safety = (await get<SnapshotView[]>(`/api/snapshots?database=${db.database}`)).find((s) => s.kind === 'safety');
     expect(safety).toMatchObject({ runId, schemaVersion: '3', snapshotId: end.data.safetySnapshotId });
-    expect((await request(`/api/quiesced?database=${db.database}`)).json.every((q: QuiesceView) => !q.stillQuiesced)).toBe(true);
+    expect(((await request(`/api/quiesced?database=${db.database}`)).json as QuiesceView[]).every((q) => !q.stillQuiesced)).toBe(true);
   }, 120_000);
 
-  it('never shows a secret: not the server\'s password, the app role\'s, or those planted in the ledger', async () => {
+  it("never shows a secret: not the server's password, the app role's, or those planted in the ledger", async () => {
     const serverPassword = decodeURIComponent(new URL(testServerUrl()).password);
     expect(serverPassword.length).toBeGreaterThan(3);
     for (const p of ['/', '/api/info', '/api/databases', `/api/quiesced?database=${other.database}`, `/api/runs?database=${other.database}`]) await request(p);

@@ -12,6 +12,7 @@ import type { SnapshotView } from '../src/console/backend.ts';
 import { LocalConsoleBackend } from '../src/console/local-backend.ts';
 import { startConsoleServer, type ConsoleServer } from '../src/console/server.ts';
 import { findChromium, launchChromium } from './support/chromium.ts';
+import { defined } from './support/defined.ts';
 import { EXAMPLE_MIGRATIONS, productionState } from './support/shop.ts';
 
 /**
@@ -44,7 +45,8 @@ beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'safeshift-test-console-'));
   await chmod(root, 0o755);
   await writeFile(path.join(root, 'owner.pid'), `${process.pid}\n`);
-  serverUrl = (await ensureEmbeddedServer({ dataDir: path.join(root, 'pg'), settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } })).url;
+  serverUrl = (await ensureEmbeddedServer({ dataDir: path.join(root, 'pg'), settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } }))
+    .url;
   const demo = await runDemo(silentLogger, () => {}, { serverUrl });
   expect(demo.asExpected).toBe(true);
 
@@ -54,16 +56,19 @@ beforeAll(async () => {
   server = await startConsoleServer({ backend });
   const userDataDir = await mkdtemp(path.join(root, 'chromium-'));
   context = await launchChromium(browser, userDataDir, { width: 1280, height: 900 });
-  page = context.pages()[0] ?? await context.newPage();
+  page = context.pages()[0] ?? (await context.newPage());
   page.on('request', (r) => requested.push(r.url()));
-  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
   page.on('pageerror', (e) => pageErrors.push(e.message));
 }, 240_000);
 
 afterAll(async () => {
-  await context?.close();
-  await server?.close();
-  await backend?.close();
+  // Each is unset when beforeAll failed before making it.
+  await (context as BrowserContext | undefined)?.close();
+  await (server as ConsoleServer | undefined)?.close();
+  await (backend as LocalConsoleBackend | undefined)?.close();
   if (root) {
     await stopEmbeddedServer({ dataDir: path.join(root, 'pg') }).catch(() => undefined);
     await rm(root, { recursive: true, force: true });
@@ -98,7 +103,7 @@ async function productionNow(): Promise<Record<string, unknown>> {
 }
 
 describe('the console in Chromium', () => {
-  it('shows the demo\'s runs and snapshots, restores the pre-upgrade snapshot, and the database holds its data', async () => {
+  it("shows the demo's runs and snapshots, restores the pre-upgrade snapshot, and the database holds its data", async () => {
     await page.goto(server.url);
     const db = page.locator(`button[data-database="${DATABASE}"]`);
     await expect.poll(() => db.textContent()).toContain('schema 3 · compatible from 1');
@@ -116,8 +121,9 @@ describe('the console in Chromium', () => {
 
     // The snapshot taken before upgrade 1 holds version 2; restore it.
     const snapshots = await backend.listSnapshots(DATABASE);
-    const target = snapshots.find((s: SnapshotView) => s.schemaVersion === '2' && s.kind === 'pre-upgrade')!;
-    expect(target, JSON.stringify(snapshots)).toBeTruthy();
+    const found = snapshots.find((s: SnapshotView) => s.schemaVersion === '2' && s.kind === 'pre-upgrade');
+    expect(found, JSON.stringify(snapshots)).toBeTruthy();
+    const target = defined(found, 'the pre-upgrade snapshot of version 2');
     const expected = await stateOfSnapshot(target.snapshotId);
     expect(await productionNow()).not.toEqual(expected);
 
@@ -134,7 +140,9 @@ describe('the console in Chromium', () => {
     await page.locator('#restore-go').click();
 
     const progress = page.locator('#restore-progress');
-    await expect.poll(async () => ['succeeded', 'failed'].includes((await progress.getAttribute('data-status')) ?? ''), { timeout: 90_000, interval: 250 }).toBe(true);
+    await expect
+      .poll(async () => ['succeeded', 'failed'].includes((await progress.getAttribute('data-status')) ?? ''), { timeout: 90_000, interval: 250 })
+      .toBe(true);
     expect(await progress.getAttribute('data-status'), (await page.locator('#progress-summary').textContent()) ?? '').toBe('succeeded');
     expect(await page.locator('#progress-summary').textContent()).toContain('safety snapshot ss-safe-');
     expect(await page.locator('#progress-states li').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('StartSafetySnapshot')]));
@@ -145,7 +153,13 @@ describe('the console in Chromium', () => {
 
     await mkdir(ARTIFACTS, { recursive: true });
     // The restore and the rolled-back upgrade opened: their timelines and the error are what an operator reads.
-    for (const i of [0, 1]) await page.locator('#runs details.run').nth(i).evaluate((d: HTMLDetailsElement) => { d.open = true; });
+    for (const i of [0, 1])
+      await page
+        .locator('#runs details.run')
+        .nth(i)
+        .evaluate((d: HTMLDetailsElement) => {
+          d.open = true;
+        });
     await page.screenshot({ path: path.join(ARTIFACTS, 'console.png'), fullPage: true });
   }, 120_000);
 

@@ -29,12 +29,14 @@ describe('safeshift console', () => {
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
     const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (d) => {
-        stderr += d;
-        const found = /safeshift console: (http:\/\/127\.0\.0\.1:\d+\/)\n/.exec(stderr);
-        if (found) resolve(found[1]!);
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const found = /safeshift console: (http:\/\/127\.0\.0\.1:\d+\/)\n/.exec(stderr)?.[1];
+        if (found) resolve(found);
       });
       child.on('close', (code) => reject(new Error(`exited ${code} before serving:\n${stderr}`)));
     });

@@ -61,20 +61,30 @@ describe('RequestGuard beyond loopback (exposed)', () => {
     expect(guard.checkMutation(req({ ...base, Origin: 'http://evil.example:8421' }))?.code).toBe('FORBIDDEN_ORIGIN');
   });
 
-  it.each([['127.0.0.1', true], ['127.8.9.10', true], ['localhost', true], ['::1', true], ['0.0.0.0', false], ['192.168.1.4', false], ['::', false]])(
-    'isLoopback(%s) is %s', (host, loopback) => expect(isLoopback(host)).toBe(loopback));
+  it.each([
+    ['127.0.0.1', true],
+    ['127.8.9.10', true],
+    ['localhost', true],
+    ['::1', true],
+    ['0.0.0.0', false],
+    ['192.168.1.4', false],
+    ['::', false],
+  ])('isLoopback(%s) is %s', (host, loopback) => expect(isLoopback(host)).toBe(loopback));
 });
 
 describe('redactSecrets', () => {
   it('masks credential-named fields, URL passwords, password parameters and known secrets, deeply', () => {
-    const out = redactSecrets({
-      apiId: 'http:http://ops:hunter22@api.internal/maintenance',
-      prior: { mode: 'normal', token: 'abc', Password: 'x', apiKey: 42, secretArn: 'arn:aws:secretsmanager:…', canLogin: true, passwordSet: true },
-      list: [{ dsn: 'host=db password=s3cr3t user=app' }, 'postgres://app:p%40ss@db:5432/shop'],
-      message: 'could not connect to postgres://postgres:Zq9-known-pw@127.0.0.1:5432/postgres (server said Zq9-known-pw)',
-      encoded: 'url with Zq9%2Bencoded',
-      nothing: null,
-    }, ['Zq9-known-pw', 'Zq9+encoded']);
+    const out = redactSecrets(
+      {
+        apiId: 'http:http://ops:hunter22@api.internal/maintenance',
+        prior: { mode: 'normal', token: 'abc', Password: 'x', apiKey: 42, secretArn: 'arn:aws:secretsmanager:…', canLogin: true, passwordSet: true },
+        list: [{ dsn: 'host=db password=s3cr3t user=app' }, 'postgres://app:p%40ss@db:5432/shop'],
+        message: 'could not connect to postgres://postgres:Zq9-known-pw@127.0.0.1:5432/postgres (server said Zq9-known-pw)',
+        encoded: 'url with Zq9%2Bencoded',
+        nothing: null,
+      },
+      ['Zq9-known-pw', 'Zq9+encoded'],
+    );
     expect(out).toEqual({
       apiId: 'http:http://ops:***@api.internal/maintenance',
       prior: { mode: 'normal', token: '[redacted]', Password: '[redacted]', apiKey: '[redacted]', secretArn: '[redacted]', canLogin: true, passwordSet: true },

@@ -4,8 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectPg, withDatabase } from '../src/adapters/local/pg-connection.ts';
 import { escapeIdentifier } from '../src/core/identifiers.ts';
 import { dropShop } from '../examples/seed/drop-shop.ts';
-import { seedShop, type SeedShopOptions } from '../examples/seed/seed-shop.ts';
+import { seedShop } from '../examples/seed/seed-shop.ts';
 import { testServerUrl } from './support/database.ts';
+import { defined } from './support/defined.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('../examples/migrations', import.meta.url));
 const cleanups: (() => Promise<void>)[] = [];
@@ -16,7 +17,13 @@ afterEach(async () => {
 /** Roles are cluster-wide and files run in parallel: every test gets its own role and database. */
 function shopNames() {
   const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
-  const names = { serverUrl: testServerUrl(), database: `shop_${tag}`, appRole: `shop_app_${tag}`, appPassword: randomBytes(12).toString('hex'), migrationsDir: MIGRATIONS };
+  const names = {
+    serverUrl: testServerUrl(),
+    database: `shop_${tag}`,
+    appRole: `shop_app_${tag}`,
+    appPassword: randomBytes(12).toString('hex'),
+    migrationsDir: MIGRATIONS,
+  };
   cleanups.push(() => dropShop(names));
   return names;
 }
@@ -37,7 +44,8 @@ async function orderStats(url: string) {
       (select count(*) from orders) as orders, (select count(*) from orders where amount_cents = 0) as zero,
       (select count(*) from customers) as customers,
       (select max(version) from safeshift_schema_history where success and version is not null) as version`);
-    return { orders: Number(rows[0]!.orders), zero: Number(rows[0]!.zero), customers: Number(rows[0]!.customers), version: rows[0]!.version };
+    const row = defined(rows[0], 'the stats row');
+    return { orders: Number(row.orders), zero: Number(row.zero), customers: Number(row.customers), version: row.version };
   } finally {
     await client.end();
   }
@@ -58,11 +66,11 @@ describe('seedShop', () => {
 
     const app = await connectPg(seeded.appUrl);
     try {
-      const { rows } = await app.query<{ id: string; status: string }>(
-        'insert into orders (customer_id, amount_cents) values (1, 999) returning id, status');
-      expect(rows[0]!.status).toBe('placed');
-      await app.query('update orders set amount_cents = 1000 where id = $1', [rows[0]!.id]);
-      await app.query('delete from orders where id = $1', [rows[0]!.id]);
+      const { rows } = await app.query<{ id: string; status: string }>('insert into orders (customer_id, amount_cents) values (1, 999) returning id, status');
+      const inserted = defined(rows[0], 'the inserted order');
+      expect(inserted.status).toBe('placed');
+      await app.query('update orders set amount_cents = 1000 where id = $1', [inserted.id]);
+      await app.query('delete from orders where id = $1', [inserted.id]);
       // Data privileges only: the history is readable, not writable, and the schema is not the app's.
       await app.query('select count(*) from safeshift_schema_history');
       await expect(app.query('delete from safeshift_schema_history')).rejects.toMatchObject({ code: '42501' });
@@ -71,7 +79,7 @@ describe('seedShop', () => {
       // A table a later migration creates (as the owner) is usable by the app straight away.
       await asAdminOn(names.database, (admin) => admin.query('create table gift_cards (id bigint generated always as identity primary key, cents int)'));
       await app.query('insert into gift_cards (cents) values (500)');
-      expect((await app.query('select count(*)::int as n from gift_cards')).rows[0].n).toBe(1);
+      expect((await app.query<{ n: number }>('select count(*)::int as n from gift_cards')).rows[0]?.n).toBe(1);
     } finally {
       await app.end();
     }
@@ -100,7 +108,7 @@ describe('seedShop', () => {
 
   it('refuses bad options before touching the server', async () => {
     const names = { ...shopNames(), serverUrl: 'postgres://nobody@127.0.0.1:1/postgres' };
-    await expect(seedShop({ ...names, orders: -1 } as SeedShopOptions)).rejects.toThrow(/orders must be a whole number/);
+    await expect(seedShop({ ...names, orders: -1 })).rejects.toThrow(/orders must be a whole number/);
     await expect(seedShop({ ...names, appPassword: '' })).rejects.toThrow(/appPassword/);
     await expect(seedShop({ ...names, database: '' })).rejects.toThrow(/database must not be empty/);
   });

@@ -15,8 +15,12 @@ import { EXAMPLE_MIGRATIONS, leftovers, productionState, roleState, shopTemplate
  * before or fully upgraded, never with half a decision made on a database still being changed.
  */
 let shop: ShopTemplate;
-beforeAll(async () => { shop = await shopTemplate(); }, 120_000);
-afterAll(async () => { await shop.dispose(); });
+beforeAll(async () => {
+  shop = await shopTemplate();
+}, 120_000);
+afterAll(async () => {
+  await shop.dispose();
+});
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -35,15 +39,19 @@ async function migrationsWith(files: Record<string, string>): Promise<{ dir: str
 /** A copy of the shop, brought to the example migrations' latest version when `current`. */
 async function copyOfShop(current = false): Promise<CaseDatabase> {
   const db = await shop.copy('tf');
-  cleanups.push(db.drop);
+  cleanups.push(() => db.drop());
   if (current) await db.withClient((client) => migrate({ client, dir: EXAMPLE_MIGRATIONS }));
   return db;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function upgrade(db: CaseDatabase, dirs: { dir: string; verifyDir: string }, input: Partial<RunInput>,
-  options: { invoke?: StepInvoker; taskTimeoutSeconds?: number } = {}): Promise<WorkflowReport> {
+async function upgrade(
+  db: CaseDatabase,
+  dirs: { dir: string; verifyDir: string },
+  input: Partial<RunInput>,
+  options: { invoke?: StepInvoker; taskTimeoutSeconds?: number } = {},
+): Promise<WorkflowReport> {
   const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: dirs.dir, verifyDir: dirs.verifyDir });
   try {
     return await runWorkflow(ports, { kind: 'upgrade', database: db.database, quiesce: [`db-role:${shop.appRole}`], rehearsal: false, ...input }, options);
@@ -67,7 +75,10 @@ function failsWhileRunning(stateName: string, afterMs: number, running: Promise<
 async function expectExactlyAsBefore(db: CaseDatabase, before: Record<string, unknown>, roleBefore: Record<string, unknown>, report: WorkflowReport) {
   expect(await db.withClient(productionState), 'production exactly as before').toEqual(before);
   expect(await db.withClient((c) => roleState(c, shop.appRole, db.database)), 'the app role is back').toEqual(roleBefore);
-  expect(report.quiesced.every((q) => q.status === 'resumed'), 'every API resumed').toBe(true);
+  expect(
+    report.quiesced.every((q) => q.status === 'resumed'),
+    'every API resumed',
+  ).toBe(true);
   expect(await db.withClient((c) => leftovers(c, db.database)), 'no temporary database').toEqual([]);
 }
 
@@ -86,7 +97,7 @@ describe('a Task that fails while its SQL still runs', () => {
     await sleep(500);
     expect(report.run.status, report.run.error?.message).toBe('rolled-back');
     await expectExactlyAsBefore(db, before, roleBefore, report);
-    const tables = await db.withClient(async (c) => (await c.query(`select to_regclass('public.slow_made') as t`)).rows[0]?.t);
+    const tables = await db.withClient(async (c) => (await c.query<{ t: string | null }>(`select to_regclass('public.slow_made') as t`)).rows[0]?.t);
     expect(tables, 'the abandoned migration never committed').toBeNull();
   });
 
@@ -112,13 +123,16 @@ describe('long SQL', () => {
     const report = await upgrade(db, dirs, {});
     expect(report.run.status, report.run.error?.message).toBe('succeeded');
     expect(report.timeline.some((t) => t.error === 'States.Timeout')).toBe(false);
-    const made = await db.withClient(async (c) => (await c.query(`select to_regclass('public.long_made')::text as t`)).rows[0]?.t);
+    const made = await db.withClient(async (c) => (await c.query<{ t: string | null }>(`select to_regclass('public.long_made')::text as t`)).rows[0]?.t);
     expect(made).toBe('long_made');
   }, 150_000);
 
   it('a verify check that runs past its timeout fails the verify, and production is brought back', async () => {
     const db = await copyOfShop();
-    const dirs = await migrationsWith({ 'verify/slow_check.sql': 'select pg_sleep(20) is null;\n', 'migrations/V4__note.sql': 'alter table orders add column note text;\n' });
+    const dirs = await migrationsWith({
+      'verify/slow_check.sql': 'select pg_sleep(20) is null;\n',
+      'migrations/V4__note.sql': 'alter table orders add column note text;\n',
+    });
     const before = await db.withClient(productionState);
     const roleBefore = await db.withClient((c) => roleState(c, shop.appRole, db.database));
     const report = await upgrade(db, dirs, { verifyTimeoutSeconds: 1 });

@@ -27,7 +27,9 @@ function migration(script: string, text: string): MigrationFile {
 }
 
 /** The schema the cases change: already applied, so it feeds the model and is never reported. */
-const BASE = migration('V1__base.sql', `
+const BASE = migration(
+  'V1__base.sql',
+  `
 CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL);
 CREATE TABLE orders (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -36,7 +38,8 @@ CREATE TABLE orders (
   note text,
   total numeric
 );
-`);
+`,
+);
 
 /** Lints `sql` as V2 on top of the applied base schema. */
 async function lint(sql: string, options: LintOptions = {}) {
@@ -65,7 +68,14 @@ const NO_TX = '-- safeshift:no-transaction\n';
 const CASES: Record<string, Case[]> = {
   'drop-table': [
     { name: 'drops an existing table', sql: '-- retire orders\nDROP TABLE orders;', expected: [['drop-table', 2, 1]] },
-    { name: 'reports each existing table of a list', sql: 'DROP TABLE IF EXISTS orders, public.customers;', expected: [['drop-table', 1, 1], ['drop-table', 1, 1]] },
+    {
+      name: 'reports each existing table of a list',
+      sql: 'DROP TABLE IF EXISTS orders, public.customers;',
+      expected: [
+        ['drop-table', 1, 1],
+        ['drop-table', 1, 1],
+      ],
+    },
     { name: 'not: a table created in the same file', sql: 'CREATE TABLE scratch (id int);\nDROP TABLE scratch;', expected: [] },
     { name: 'not: in a contract migration', sql: `${CONTRACT}DROP TABLE orders;`, expected: [] },
     { name: 'not: dropping a view', sql: 'DROP VIEW order_totals;', expected: [] },
@@ -87,7 +97,11 @@ const CASES: Record<string, Case[]> = {
     { name: 'not: renaming an index', sql: 'ALTER INDEX orders_pkey RENAME TO orders_pk;', expected: [] },
   ],
   'alter-column-type': [
-    { name: 'points at ALTER COLUMN … TYPE', sql: 'ALTER TABLE orders ADD COLUMN memo text, ALTER COLUMN total TYPE numeric(12, 2);', expected: [['alter-column-type', 1, 42]] },
+    {
+      name: 'points at ALTER COLUMN … TYPE',
+      sql: 'ALTER TABLE orders ADD COLUMN memo text, ALTER COLUMN total TYPE numeric(12, 2);',
+      expected: [['alter-column-type', 1, 42]],
+    },
     { name: 'not: a table created in the same file', sql: 'CREATE TABLE t (a int);\nALTER TABLE t ALTER COLUMN a TYPE bigint;', expected: [] },
     { name: 'not: in a contract migration', sql: `${CONTRACT}ALTER TABLE orders ALTER COLUMN total TYPE numeric(12, 2);`, expected: [] },
   ],
@@ -98,8 +112,16 @@ const CASES: Record<string, Case[]> = {
     { name: 'not: in a contract migration', sql: `${CONTRACT}ALTER TABLE orders ALTER COLUMN note SET NOT NULL;`, expected: [] },
   ],
   'add-column-not-null-without-default': [
-    { name: 'NOT NULL and no default', sql: 'ALTER TABLE orders ADD COLUMN channel text NOT NULL;', expected: [['add-column-not-null-without-default', 1, 20]] },
-    { name: 'DEFAULT NULL is no default', sql: 'ALTER TABLE orders ADD COLUMN channel text NOT NULL DEFAULT NULL;', expected: [['add-column-not-null-without-default', 1, 20]] },
+    {
+      name: 'NOT NULL and no default',
+      sql: 'ALTER TABLE orders ADD COLUMN channel text NOT NULL;',
+      expected: [['add-column-not-null-without-default', 1, 20]],
+    },
+    {
+      name: 'DEFAULT NULL is no default',
+      sql: 'ALTER TABLE orders ADD COLUMN channel text NOT NULL DEFAULT NULL;',
+      expected: [['add-column-not-null-without-default', 1, 20]],
+    },
     { name: 'not: with a constant default', sql: "ALTER TABLE orders ADD COLUMN channel text NOT NULL DEFAULT 'web';", expected: [] },
     { name: 'not: nullable', sql: 'ALTER TABLE orders ADD COLUMN channel text;', expected: [] },
     { name: 'not: in a contract migration', sql: `${CONTRACT}ALTER TABLE orders ADD COLUMN channel text NOT NULL;`, expected: [] },
@@ -116,13 +138,25 @@ const CASES: Record<string, Case[]> = {
     { name: 'not: in a contract migration', sql: `${CONTRACT}ALTER TABLE orders ALTER COLUMN status DROP DEFAULT;`, expected: [] },
   ],
   'concurrently-in-transaction': [
-    { name: 'CREATE INDEX CONCURRENTLY', sql: 'CREATE INDEX CONCURRENTLY orders_note_idx ON orders (note);', expected: [['concurrently-in-transaction', 1, 1]] },
-    { name: 'even on a new table, even in contract', sql: `${CONTRACT}CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY ON t (a);`, expected: [['concurrently-in-transaction', 3, 1]] },
+    {
+      name: 'CREATE INDEX CONCURRENTLY',
+      sql: 'CREATE INDEX CONCURRENTLY orders_note_idx ON orders (note);',
+      expected: [['concurrently-in-transaction', 1, 1]],
+    },
+    {
+      name: 'even on a new table, even in contract',
+      sql: `${CONTRACT}CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY ON t (a);`,
+      expected: [['concurrently-in-transaction', 3, 1]],
+    },
     { name: 'DROP INDEX CONCURRENTLY', sql: 'DROP INDEX CONCURRENTLY orders_note_idx;', expected: [['concurrently-in-transaction', 1, 1]] },
     { name: 'REINDEX (CONCURRENTLY)', sql: 'REINDEX (CONCURRENTLY) TABLE orders;', expected: [['concurrently-in-transaction', 1, 1]] },
     { name: 'VACUUM', sql: 'VACUUM orders;', expected: [['concurrently-in-transaction', 1, 1]] },
     { name: 'ALTER SYSTEM', sql: "ALTER SYSTEM SET work_mem = '64MB';", expected: [['concurrently-in-transaction', 1, 1]] },
-    { name: 'DETACH PARTITION … CONCURRENTLY', sql: 'ALTER TABLE events DETACH PARTITION events_2020 CONCURRENTLY;', expected: [['concurrently-in-transaction', 1, 20]] },
+    {
+      name: 'DETACH PARTITION … CONCURRENTLY',
+      sql: 'ALTER TABLE events DETACH PARTITION events_2020 CONCURRENTLY;',
+      expected: [['concurrently-in-transaction', 1, 20]],
+    },
     { name: 'not: with -- safeshift:no-transaction', sql: `${NO_TX}CREATE INDEX CONCURRENTLY orders_note_idx ON orders (note);`, expected: [] },
     { name: 'not: ANALYZE', sql: 'ANALYZE orders;', expected: [] },
     { name: 'not: REINDEX (CONCURRENTLY false)', sql: 'REINDEX (CONCURRENTLY false) INDEX orders_pkey;', expected: [] },
@@ -130,17 +164,43 @@ const CASES: Record<string, Case[]> = {
   'transaction-control': [
     { name: 'ROLLBACK', sql: 'INSERT INTO orders (customer_id) VALUES (1);\n  ROLLBACK;', expected: [['transaction-control', 2, 3]] },
     { name: 'COMMIT in the middle of the file', sql: 'SELECT 1;\nCOMMIT;\nSELECT 1/0;', expected: [['transaction-control', 2, 1]] },
-    { name: 'SAVEPOINT and ROLLBACK TO', sql: 'SAVEPOINT s;\nROLLBACK TO SAVEPOINT s;', expected: [['transaction-control', 1, 1], ['transaction-control', 2, 1]] },
-    { name: "PREPARE TRANSACTION, even in contract", sql: `${CONTRACT}PREPARE TRANSACTION 'x';`, expected: [['transaction-control', 2, 1]] },
-    { name: 'BEGIN … COMMIT with -- safeshift:no-transaction', sql: `${NO_TX}BEGIN;\nSELECT 1;\nEND;`, expected: [['transaction-control', 2, 1], ['transaction-control', 4, 1]] },
+    {
+      name: 'SAVEPOINT and ROLLBACK TO',
+      sql: 'SAVEPOINT s;\nROLLBACK TO SAVEPOINT s;',
+      expected: [
+        ['transaction-control', 1, 1],
+        ['transaction-control', 2, 1],
+      ],
+    },
+    { name: 'PREPARE TRANSACTION, even in contract', sql: `${CONTRACT}PREPARE TRANSACTION 'x';`, expected: [['transaction-control', 2, 1]] },
+    {
+      name: 'BEGIN … COMMIT with -- safeshift:no-transaction',
+      sql: `${NO_TX}BEGIN;\nSELECT 1;\nEND;`,
+      expected: [
+        ['transaction-control', 2, 1],
+        ['transaction-control', 4, 1],
+      ],
+    },
     { name: 'an allow does not acknowledge it', sql: '-- safeshift:allow transaction-control on purpose\nCOMMIT;', expected: [['transaction-control', 2, 1]] },
     { name: 'not: SET TRANSACTION', sql: 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;', expected: [] },
     { name: 'not: COMMIT inside a DO block', sql: `${NO_TX}DO $$ BEGIN COMMIT; END $$;`, expected: [] },
   ],
   'create-index-not-concurrently': [
-    { name: 'CREATE INDEX on an existing table', sql: '-- speed up lookups\nCREATE INDEX orders_note_idx ON orders (note);', expected: [['create-index-not-concurrently', 2, 1]] },
-    { name: 'ADD CONSTRAINT … UNIQUE builds an index', sql: 'ALTER TABLE orders ADD CONSTRAINT orders_note_key UNIQUE (note);', expected: [['create-index-not-concurrently', 1, 20]] },
-    { name: 'UNIQUE on an added column points at UNIQUE', sql: 'ALTER TABLE orders ADD COLUMN code text UNIQUE;', expected: [['create-index-not-concurrently', 1, 41]] },
+    {
+      name: 'CREATE INDEX on an existing table',
+      sql: '-- speed up lookups\nCREATE INDEX orders_note_idx ON orders (note);',
+      expected: [['create-index-not-concurrently', 2, 1]],
+    },
+    {
+      name: 'ADD CONSTRAINT … UNIQUE builds an index',
+      sql: 'ALTER TABLE orders ADD CONSTRAINT orders_note_key UNIQUE (note);',
+      expected: [['create-index-not-concurrently', 1, 20]],
+    },
+    {
+      name: 'UNIQUE on an added column points at UNIQUE',
+      sql: 'ALTER TABLE orders ADD COLUMN code text UNIQUE;',
+      expected: [['create-index-not-concurrently', 1, 41]],
+    },
     { name: 'not: on a table created in the same file', sql: 'CREATE TABLE t (a int);\nCREATE INDEX t_a_idx ON t (a);', expected: [] },
     { name: 'not: CONCURRENTLY in a no-transaction migration', sql: `${NO_TX}CREATE INDEX CONCURRENTLY orders_note_idx ON orders (note);`, expected: [] },
     { name: 'not: UNIQUE USING INDEX', sql: 'ALTER TABLE orders ADD CONSTRAINT orders_note_key UNIQUE USING INDEX orders_note_idx;', expected: [] },
@@ -158,20 +218,37 @@ const CASES: Record<string, Case[]> = {
     },
     {
       name: 'not: NOT VALID, then VALIDATE',
-      sql: 'ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;\n'
-        + 'ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;',
+      sql:
+        'ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;\n' +
+        'ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_fk;',
       expected: [],
     },
-    { name: 'not: on a table created in the same file', sql: 'CREATE TABLE t (c bigint);\nALTER TABLE t ADD FOREIGN KEY (c) REFERENCES customers (id);', expected: [] },
+    {
+      name: 'not: on a table created in the same file',
+      sql: 'CREATE TABLE t (c bigint);\nALTER TABLE t ADD FOREIGN KEY (c) REFERENCES customers (id);',
+      expected: [],
+    },
   ],
   'check-without-not-valid': [
-    { name: 'ADD CONSTRAINT … CHECK', sql: 'ALTER TABLE orders ADD CONSTRAINT total_positive CHECK (total > 0);', expected: [['check-without-not-valid', 1, 20]] },
+    {
+      name: 'ADD CONSTRAINT … CHECK',
+      sql: 'ALTER TABLE orders ADD CONSTRAINT total_positive CHECK (total > 0);',
+      expected: [['check-without-not-valid', 1, 20]],
+    },
     { name: 'not: NOT VALID', sql: 'ALTER TABLE orders ADD CONSTRAINT total_positive CHECK (total > 0) NOT VALID;', expected: [] },
     { name: 'not: on a table created in the same file', sql: 'CREATE TABLE t (a int);\nALTER TABLE t ADD CHECK (a > 0);', expected: [] },
   ],
   'volatile-default': [
-    { name: 'gen_random_uuid() points at the call', sql: 'ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();', expected: [['volatile-default', 1, 50]] },
-    { name: 'nested in an expression', sql: "ALTER TABLE orders ADD COLUMN due timestamptz DEFAULT clock_timestamp() + interval '1 day';", expected: [['volatile-default', 1, 55]] },
+    {
+      name: 'gen_random_uuid() points at the call',
+      sql: 'ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();',
+      expected: [['volatile-default', 1, 50]],
+    },
+    {
+      name: 'nested in an expression',
+      sql: "ALTER TABLE orders ADD COLUMN due timestamptz DEFAULT clock_timestamp() + interval '1 day';",
+      expected: [['volatile-default', 1, 55]],
+    },
     { name: 'a bigserial column points at the type', sql: 'ALTER TABLE orders ADD COLUMN seq bigserial;', expected: [['volatile-default', 1, 35]] },
     { name: 'not: now()', sql: 'ALTER TABLE orders ADD COLUMN created_at timestamptz NOT NULL DEFAULT now();', expected: [] },
     { name: 'not: current_timestamp', sql: 'ALTER TABLE orders ADD COLUMN created_at timestamptz DEFAULT current_timestamp;', expected: [] },
@@ -179,19 +256,44 @@ const CASES: Record<string, Case[]> = {
     { name: 'not: a table created in the same file', sql: 'CREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid();', expected: [] },
   ],
   'missing-lock-timeout': [
-    { name: 'lock-timeout 0 directive', sql: '-- safeshift:lock-timeout 0\nALTER TABLE orders ADD COLUMN memo text;', expected: [['missing-lock-timeout', 2, 20]] },
+    {
+      name: 'lock-timeout 0 directive',
+      sql: '-- safeshift:lock-timeout 0\nALTER TABLE orders ADD COLUMN memo text;',
+      expected: [['missing-lock-timeout', 2, 20]],
+    },
     {
       name: 'SET lock_timeout = 0 affects the statements after it',
       sql: 'ALTER TABLE orders ADD COLUMN memo text;\nSET lock_timeout = 0;\nLOCK TABLE orders IN SHARE MODE;',
       expected: [['missing-lock-timeout', 3, 1]],
     },
     { name: "the run's default is 0", sql: 'TRUNCATE orders;', options: { defaultLockTimeoutMs: 0 }, expected: [['missing-lock-timeout', 1, 1]] },
-    { name: 'RESET puts the server default back', sql: "SET lock_timeout = '0';\nSET lock_timeout = '2s';\nRESET lock_timeout;\nCREATE TRIGGER t BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION f();", expected: [['missing-lock-timeout', 4, 1]] },
+    {
+      name: 'RESET puts the server default back',
+      sql: "SET lock_timeout = '0';\nSET lock_timeout = '2s';\nRESET lock_timeout;\nCREATE TRIGGER t BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION f();",
+      expected: [['missing-lock-timeout', 4, 1]],
+    },
     { name: 'not: the default timeout is in force', sql: 'ALTER TABLE orders ADD COLUMN memo text;', expected: [] },
-    { name: 'not: a directive overrides a 0 default', sql: '-- safeshift:lock-timeout 3s\nALTER TABLE orders ADD COLUMN memo text;', options: { defaultLockTimeoutMs: 0 }, expected: [] },
-    { name: 'not: SET lock_timeout back to a value', sql: "SET lock_timeout = 0;\nSET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN memo text;", expected: [] },
-    { name: 'not: a table created in the same file', sql: '-- safeshift:lock-timeout 0\nCREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b int;', expected: [] },
-    { name: 'not: a lock that lets writes through', sql: `${NO_TX}-- safeshift:lock-timeout 0\nCREATE INDEX CONCURRENTLY orders_note_idx ON orders (note);\nALTER TABLE orders VALIDATE CONSTRAINT c;`, expected: [] },
+    {
+      name: 'not: a directive overrides a 0 default',
+      sql: '-- safeshift:lock-timeout 3s\nALTER TABLE orders ADD COLUMN memo text;',
+      options: { defaultLockTimeoutMs: 0 },
+      expected: [],
+    },
+    {
+      name: 'not: SET lock_timeout back to a value',
+      sql: "SET lock_timeout = 0;\nSET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN memo text;",
+      expected: [],
+    },
+    {
+      name: 'not: a table created in the same file',
+      sql: '-- safeshift:lock-timeout 0\nCREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b int;',
+      expected: [],
+    },
+    {
+      name: 'not: a lock that lets writes through',
+      sql: `${NO_TX}-- safeshift:lock-timeout 0\nCREATE INDEX CONCURRENTLY orders_note_idx ON orders (note);\nALTER TABLE orders VALIDATE CONSTRAINT c;`,
+      expected: [],
+    },
   ],
 };
 
@@ -218,7 +320,13 @@ describe('findings', () => {
     const report = await lint(`SELECT 1;\n${long}`);
     const [finding] = report.findings;
     expect(finding).toMatchObject({
-      rule: 'drop-column', severity: 'error', file: 'V2__change.sql', version: '2', line: 2, column: 20, statementIndex: 1,
+      rule: 'drop-column',
+      severity: 'error',
+      file: 'V2__change.sql',
+      version: '2',
+      line: 2,
+      column: 20,
+      statementIndex: 1,
     });
     expect(finding?.sql.startsWith('ALTER TABLE orders DROP COLUMN note, ADD COLUMN c0 text')).toBe(true);
     expect(finding?.sql.length).toBeLessThanOrEqual(120);
@@ -262,8 +370,10 @@ describe('findings', () => {
 
 describe('allow directives', () => {
   it('in the leading comments acknowledge every finding of the rule in the file', async () => {
-    const report = await lint('-- safeshift:allow drop-column the columns moved to order_notes in v41\n'
-      + 'ALTER TABLE orders DROP COLUMN note;\nALTER TABLE orders DROP COLUMN total;\nDROP TABLE customers;');
+    const report = await lint(
+      '-- safeshift:allow drop-column the columns moved to order_notes in v41\n' +
+        'ALTER TABLE orders DROP COLUMN note;\nALTER TABLE orders DROP COLUMN total;\nDROP TABLE customers;',
+    );
     expect(report.findings.map((f) => [f.rule, f.allowed?.reason])).toEqual([
       ['drop-column', 'the columns moved to order_notes in v41'],
       ['drop-column', 'the columns moved to order_notes in v41'],
@@ -273,17 +383,26 @@ describe('allow directives', () => {
   });
 
   it('elsewhere acknowledge the first statement after them only', async () => {
-    const report = await lint('SELECT 1;\nALTER TABLE orders DROP COLUMN note;\n'
-      + '-- safeshift:allow drop-column nothing reads total since v12\n\nALTER TABLE orders DROP COLUMN total;\nALTER TABLE customers DROP COLUMN name;');
+    const report = await lint(
+      'SELECT 1;\nALTER TABLE orders DROP COLUMN note;\n' +
+        '-- safeshift:allow drop-column nothing reads total since v12\n\nALTER TABLE orders DROP COLUMN total;\nALTER TABLE customers DROP COLUMN name;',
+    );
     expect(report.findings.map((f) => [f.line, f.allowed?.reason])).toEqual([
-      [2, undefined], [5, 'nothing reads total since v12'], [6, undefined],
+      [2, undefined],
+      [5, 'nothing reads total since v12'],
+      [6, undefined],
     ]);
     expect(report.errors).toBe(2);
   });
 
   it('inside a statement acknowledge that statement', async () => {
-    const report = await lint('SELECT 1;\nCREATE INDEX orders_note_idx\n  -- safeshift:allow create-index-not-concurrently orders has 40 rows\n  ON orders (note);\nCREATE INDEX ON customers (name);');
-    expect(report.findings.map((f) => [f.line, f.allowed?.reason])).toEqual([[2, 'orders has 40 rows'], [5, undefined]]);
+    const report = await lint(
+      'SELECT 1;\nCREATE INDEX orders_note_idx\n  -- safeshift:allow create-index-not-concurrently orders has 40 rows\n  ON orders (note);\nCREATE INDEX ON customers (name);',
+    );
+    expect(report.findings.map((f) => [f.line, f.allowed?.reason])).toEqual([
+      [2, 'orders has 40 rows'],
+      [5, undefined],
+    ]);
     expect(report).toMatchObject({ errors: 0, warnings: 1 });
   });
 
@@ -334,10 +453,7 @@ describe('lintMigrations', () => {
   });
 
   it('does not exempt a table created by an earlier pending migration', async () => {
-    const report = await lintMigrations([
-      migration('V1__a.sql', 'CREATE TABLE a (id int);'),
-      migration('V2__b.sql', 'CREATE INDEX ON a (id);'),
-    ]);
+    const report = await lintMigrations([migration('V1__a.sql', 'CREATE TABLE a (id int);'), migration('V2__b.sql', 'CREATE INDEX ON a (id);')]);
     expect(report.findings.map((f) => [f.file, f.rule])).toEqual([['V2__b.sql', 'create-index-not-concurrently']]);
   });
 
@@ -354,10 +470,9 @@ describe('lintMigrations', () => {
   });
 
   it('skips an applied migration this parser cannot read', async () => {
-    const report = await lintMigrations(
-      [migration('V1__old.sql', 'CREATE TABLE a (id int) WITH OIDS;'), migration('V2__b.sql', 'DROP TABLE a;')],
-      { applied: new Set(['V1__old.sql']) },
-    );
+    const report = await lintMigrations([migration('V1__old.sql', 'CREATE TABLE a (id int) WITH OIDS;'), migration('V2__b.sql', 'DROP TABLE a;')], {
+      applied: new Set(['V1__old.sql']),
+    });
     expect(report.findings.map((f) => f.rule)).toEqual(['drop-table']);
   });
 
@@ -385,14 +500,30 @@ describe('LINT_RULES', () => {
       expect(['error', 'warning']).toContain(rule.severity);
       expect(rule.summary.length).toBeGreaterThan(10);
     }
-    expect(names).toEqual(expect.arrayContaining([
-      'drop-table', 'drop-column', 'rename-table', 'rename-column', 'alter-column-type', 'set-not-null',
-      'add-column-not-null-without-default', 'drop-default-on-not-null', 'concurrently-in-transaction',
-      'create-index-not-concurrently', 'foreign-key-without-not-valid', 'check-without-not-valid', 'volatile-default',
-      'missing-lock-timeout', 'transaction-control', 'unknown-rule',
-    ]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'drop-table',
+        'drop-column',
+        'rename-table',
+        'rename-column',
+        'alter-column-type',
+        'set-not-null',
+        'add-column-not-null-without-default',
+        'drop-default-on-not-null',
+        'concurrently-in-transaction',
+        'create-index-not-concurrently',
+        'foreign-key-without-not-valid',
+        'check-without-not-valid',
+        'volatile-default',
+        'missing-lock-timeout',
+        'transaction-control',
+        'unknown-rule',
+      ]),
+    );
   });
 });
 
 const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});

@@ -42,7 +42,7 @@ async function dropAny(name: string): Promise<void> {
 async function rowsOf(database: string): Promise<unknown[]> {
   const client = await connectPg(withDatabase(testServerUrl(), database));
   try {
-    return (await client.query('select id, name from item order by id')).rows;
+    return (await client.query<Record<string, unknown>>('select id, name from item order by id')).rows;
   } finally {
     await client.end();
   }
@@ -60,7 +60,10 @@ async function catalog(database: string) {
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SafeshiftError);
   return (error as SafeshiftError).code;
 }
@@ -87,7 +90,10 @@ describe('TemplateFleet', () => {
     const clone = db.made('clone');
     await fleet.startClone(snapshot, clone, db.tags('clone'));
     expect(await fleet.databaseStatus(clone)).toBe('available');
-    expect(await rowsOf(clone)).toEqual([{ id: 1, name: 'one' }, { id: 2, name: 'two' }]);
+    expect(await rowsOf(clone)).toEqual([
+      { id: 1, name: 'one' },
+      { id: 2, name: 'two' },
+    ]);
 
     // Repeated calls reuse what exists.
     await fleet.startSnapshot(db.name, snapshot, db.tags('pre-upgrade'));
@@ -201,7 +207,10 @@ describe('TemplateFleet', () => {
 
     expect(await fleet.snapshotTags(snapshot)).toEqual(db.tags('pre-upgrade'));
     expect(await catalog(snapshot)).toMatchObject({ datistemplate: true, datallowconn: false });
-    expect(await rowsOf(clone)).toEqual([{ id: 1, name: 'one' }, { id: 2, name: 'two' }]);
+    expect(await rowsOf(clone)).toEqual([
+      { id: 1, name: 'one' },
+      { id: 2, name: 'two' },
+    ]);
     // The clone serves the app as production did, and production takes connections again.
     expect(await catalog(clone)).toEqual(await catalog(db.name));
     expect(await catalog(db.name)).toMatchObject({ datallowconn: true, owner, settings: [':work_mem=8MB'] });
@@ -223,7 +232,9 @@ describe('TemplateFleet', () => {
     // A crash after both copies were made, before either was tagged: the retry drops both and makes them anew.
     await fleet.deleteDatabase(clone);
     await fleet.deleteSnapshot(snapshot);
-    await admin.query(`alter database ${ident(db.name)} set safeshift.snapshot_in_progress = '${JSON.stringify({ snapshotId: snapshot, cloneId: clone, allowConnections: true })}'`);
+    await admin.query(
+      `alter database ${ident(db.name)} set safeshift.snapshot_in_progress = '${JSON.stringify({ snapshotId: snapshot, cloneId: clone, allowConnections: true })}'`,
+    );
     await admin.query(`alter database ${ident(db.name)} with allow_connections false`);
     for (const half of [snapshot, clone]) await admin.query(`create database ${ident(half)} template ${ident(db.name)}`);
     await fleet.startSnapshotAndClone(db.name, snapshot, clone, db.tags('pre-upgrade'));

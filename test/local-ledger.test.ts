@@ -34,14 +34,16 @@ afterEach(async () => {
 });
 
 async function lockedError(promise: Promise<unknown>): Promise<LockedError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(LockedError);
   expect((error as LockedError).code).toBe('LOCKED');
   return error as LockedError;
 }
 
-const run = (runId: string, startedAt: string, database = 'shop'): RunRecord =>
-  ({ runId, database, kind: 'upgrade', status: 'running', startedAt });
+const run = (runId: string, startedAt: string, database = 'shop'): RunRecord => ({ runId, database, kind: 'upgrade', status: 'running', startedAt });
 
 describe('PostgresLedger', () => {
   it('creates its control database and tables, also when two processes open it at once', async () => {
@@ -97,7 +99,7 @@ describe('PostgresLedger', () => {
       const results = await Promise.allSettled(owners.map((o, i) => (i % 2 ? a : b).acquireLock('shop', o, 60_000)));
       const won = results.filter((r) => r.status === 'fulfilled');
       expect(won).toHaveLength(1);
-      expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof LockedError)).toBe(true);
+      expect(results.filter((r) => r.status === 'rejected').every((r) => r.reason instanceof LockedError)).toBe(true);
       expect((await a.getLock('shop'))?.owner).toBe((won[0] as PromiseFulfilledResult<{ owner: string }>).value.owner);
     });
   });
@@ -127,8 +129,15 @@ describe('PostgresLedger', () => {
 
   it('keeps snapshots, quiesced APIs and rehearsals', async () => {
     const l = await ledger();
-    const snap = (snapshotId: string, createdAt: string, database = 'shop'): SnapshotRecord =>
-      ({ snapshotId, database, kind: 'pre-upgrade', runId: 'r1', createdAt, schemaVersion: '2', status: 'creating' });
+    const snap = (snapshotId: string, createdAt: string, database = 'shop'): SnapshotRecord => ({
+      snapshotId,
+      database,
+      kind: 'pre-upgrade',
+      runId: 'r1',
+      createdAt,
+      schemaVersion: '2',
+      status: 'creating',
+    });
     await l.putSnapshot(snap('s1', '2024-01-01T00:00:00.000Z'));
     await l.putSnapshot(snap('s2', '2024-02-01T00:00:00.000Z'));
     await l.putSnapshot(snap('s3', '2024-03-01T00:00:00.000Z', 'other'));
@@ -137,8 +146,13 @@ describe('PostgresLedger', () => {
     expect((await l.listSnapshots('shop')).map((s) => s.snapshotId)).toEqual(['s2', 's1']);
     expect(await l.listSnapshots()).toHaveLength(3);
 
-    const q = (apiId: string, status: QuiesceRecord['status'], runId = 'r1'): QuiesceRecord =>
-      ({ runId, database: 'shop', apiId, prior: { mode: 'normal', nested: [1, null] }, status });
+    const q = (apiId: string, status: QuiesceRecord['status'], runId = 'r1'): QuiesceRecord => ({
+      runId,
+      database: 'shop',
+      apiId,
+      prior: { mode: 'normal', nested: [1, null] },
+      status,
+    });
     await l.putQuiesce(q('db-role:app', 'quiescing'));
     await l.putQuiesce(q('http:http://x/m', 'quiesced'));
     await l.putQuiesce(q('db-role:app', 'quiesced'));
@@ -150,11 +164,23 @@ describe('PostgresLedger', () => {
     expect(await l.listQuiesced()).toHaveLength(3);
 
     const rehearsal = {
-      runId: 'r1', database: 'shop', createdAt: '2024-01-01T00:00:00.000Z', fromVersion: null, toVersion: '2',
-      migrations: [{ script: 'V1__a.sql', executionMs: 12, lockRetries: 0 }], predictedWindowMs: 900, status: 'succeeded' as const,
+      runId: 'r1',
+      database: 'shop',
+      createdAt: '2024-01-01T00:00:00.000Z',
+      fromVersion: null,
+      toVersion: '2',
+      migrations: [{ script: 'V1__a.sql', executionMs: 12, lockRetries: 0 }],
+      predictedWindowMs: 900,
+      status: 'succeeded' as const,
     };
     await l.putRehearsal(rehearsal);
-    await l.putRehearsal({ ...rehearsal, runId: 'r2', createdAt: '2024-02-01T00:00:00.000Z', status: 'failed', error: { code: 'MIGRATION_FAILED', message: 'boom' } });
+    await l.putRehearsal({
+      ...rehearsal,
+      runId: 'r2',
+      createdAt: '2024-02-01T00:00:00.000Z',
+      status: 'failed',
+      error: { code: 'MIGRATION_FAILED', message: 'boom' },
+    });
     expect((await l.listRehearsals('shop')).map((r) => r.runId)).toEqual(['r2', 'r1']);
     expect((await l.listRehearsals('shop'))[1]).toEqual(rehearsal);
     expect(await l.listRehearsals('other')).toEqual([]);

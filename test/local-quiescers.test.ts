@@ -15,11 +15,16 @@ import { scenario } from './support/scenario.ts';
 
 const { setup, onCleanup } = scenario();
 let admin: pg.Client;
-beforeAll(async () => { admin = await connectPg(testServerUrl(), { applicationName: 'safeshift-test-admin' }); });
+beforeAll(async () => {
+  admin = await connectPg(testServerUrl(), { applicationName: 'safeshift-test-admin' });
+});
 afterAll(() => admin.end());
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SafeshiftError);
   return (error as SafeshiftError).code;
 }
@@ -144,18 +149,24 @@ describe('HttpQuiescer', () => {
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       let body = '';
-      req.on('data', (chunk: Buffer) => { body += chunk.toString(); });
-      req.on('end', async () => {
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on('end', () => {
         seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? '-'}`);
-        const send = (status: number, value: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(value)); };
+        const send = (status: number, value: unknown) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(value));
+        };
         const status = failNext.shift();
         if (status) return send(status, { error: 'scripted' });
         if (req.url !== '/maintenance') return send(404, { error: 'not found' });
         if (req.method === 'GET') return send(200, { mode, inFlight: write && !writeDone ? 1 : 0 });
         const wanted = (JSON.parse(body) as { mode: 'normal' | 'maintenance' }).mode;
         mode = wanted;
-        if (wanted === 'maintenance') await write;
-        return send(200, { mode, inFlight: 0 });
+        if (wanted !== 'maintenance') return send(200, { mode, inFlight: 0 });
+        // Into maintenance: answered once the write in flight is done.
+        void Promise.resolve(write).then(() => send(200, { mode, inFlight: 0 }));
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -166,7 +177,12 @@ describe('HttpQuiescer', () => {
   it('captures the mode, returns from quiesce only after writes in flight finished, and resumes', async () => {
     mode = 'normal';
     writeDone = false;
-    write = new Promise<void>((resolve) => setTimeout(() => { writeDone = true; resolve(); }, 200));
+    write = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        writeDone = true;
+        resolve();
+      }, 200),
+    );
     const q = new HttpQuiescer(`${base}/maintenance`);
     expect(q.id).toBe(`http:${base}/maintenance`);
     const prior = await q.capture();
@@ -208,7 +224,7 @@ describe('HttpQuiescer', () => {
     expect(mode).toBe('maintenance');
 
     failNext.push(500);
-    const error = await q.resume({ mode: 'normal' }).catch((e: unknown) => e) as SafeshiftError;
+    const error = (await q.resume({ mode: 'normal' }).catch((e: unknown) => e)) as SafeshiftError;
     expect(error.code).toBe('QUIESCE_FAILED');
     expect(error.message).toContain(`${base}/maintenance`);
     expect(error.message).toContain('500');
@@ -218,7 +234,9 @@ describe('HttpQuiescer', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as net.AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    const unreachable = await new HttpQuiescer(`http://user:secret@127.0.0.1:${port}/maintenance`, { retries: 1 }).capture().catch((e: unknown) => e) as SafeshiftError;
+    const unreachable = (await new HttpQuiescer(`http://user:secret@127.0.0.1:${port}/maintenance`, { retries: 1 })
+      .capture()
+      .catch((e: unknown) => e)) as SafeshiftError;
     expect(unreachable.code).toBe('QUIESCE_FAILED');
     expect(unreachable.message).toMatch(/connection refused/);
     expect(unreachable.message).toContain(`127.0.0.1:${port}/maintenance`);
@@ -239,7 +257,11 @@ describe('LocalQuiescerFactory', () => {
 
   it.each(['lambda:orders', 'ftp:x', 'db-role:', 'http:not a url', 'app'])('refuses %s with BAD_OPTION naming the accepted forms', (spec) => {
     let error: unknown;
-    try { factory.create(spec, 'shop'); } catch (e) { error = e; }
+    try {
+      factory.create(spec, 'shop');
+    } catch (e) {
+      error = e;
+    }
     expect(error).toBeInstanceOf(SafeshiftError);
     expect((error as SafeshiftError).code).toBe('BAD_OPTION');
     expect((error as SafeshiftError).message).toMatch(/db-role:|http/);

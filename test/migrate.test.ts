@@ -33,11 +33,15 @@ describe('migrate', () => {
     expect(first.applied.map((a) => a.script)).toEqual(['V1__create_a.sql', 'V1.9__add_c.sql', 'V1.10__add_b.sql', 'V2__ts.ts', 'V2.5__js.js', 'R__view.sql']);
     expect(first.fromVersion).toBeNull();
     expect(first.toVersion).toBe('2.5');
-    expect((await client.query('select n from v')).rows[0].n).toBe('4');
+    expect((await client.query<{ n: string }>('select n from v')).rows[0]?.n).toBe('4');
     const rows = await history(client);
     expect(rows.map((r) => [r.version, r.type, r.success, r.runId])).toEqual([
-      ['1', 'SQL', true, first.runId], ['1.9', 'SQL', true, first.runId], ['1.10', 'SQL', true, first.runId],
-      ['2', 'TS', true, first.runId], ['2.5', 'JS', true, first.runId], [null, 'SQL_REPEATABLE', true, first.runId],
+      ['1', 'SQL', true, first.runId],
+      ['1.9', 'SQL', true, first.runId],
+      ['1.10', 'SQL', true, first.runId],
+      ['2', 'TS', true, first.runId],
+      ['2.5', 'JS', true, first.runId],
+      [null, 'SQL_REPEATABLE', true, first.runId],
     ]);
 
     const again = await migrate({ client, dir });
@@ -50,7 +54,9 @@ describe('migrate', () => {
 
   it('stops at --target and changes nothing on --dry-run', async () => {
     const { client, dir } = await setup({
-      'V1__a.sql': 'create table a (id int);', 'V2__b.sql': 'create table b (id int);', 'V3__c.sql': 'create table c (id int);',
+      'V1__a.sql': 'create table a (id int);',
+      'V2__b.sql': 'create table b (id int);',
+      'V3__c.sql': 'create table c (id int);',
     });
     const before = await databaseFingerprint(client);
     const dry = await migrate({ client, dir, dryRun: true, target: requireVersion('2', 'target') });
@@ -81,7 +87,7 @@ describe('migrate', () => {
     expect(e.message).toContain('insert into a');
     expect(e.details.appliedBefore).toEqual(['V1__a.sql']);
     expect(await tables(client)).toEqual(['a', 'safeshift_schema_history']);
-    expect((await client.query('select count(*)::int as n from a')).rows[0].n).toBe(0);
+    expect((await client.query<{ n: number }>('select count(*)::int as n from a')).rows[0]?.n).toBe(0);
     expect((await history(client)).map((r) => r.script)).toEqual(['V1__a.sql']);
   });
 
@@ -122,7 +128,8 @@ describe('migrate', () => {
   it('runs a no-transaction migration statement by statement and records exactly how far a failure got', async () => {
     const { client, dir, put } = await setup({
       'V1__a.sql': 'create table a (id int);',
-      'V2__idx.sql': '-- safeshift:no-transaction\ncreate index concurrently a1 on a (id);\ncreate index concurrently a2 on a (id);\nselect 1/0;\ncreate index concurrently a3 on a (id);\n',
+      'V2__idx.sql':
+        '-- safeshift:no-transaction\ncreate index concurrently a1 on a (id);\ncreate index concurrently a2 on a (id);\nselect 1/0;\ncreate index concurrently a3 on a (id);\n',
       'V3__later.sql': 'create table later (id int);',
     });
     const e = (await migrate({ client, dir }).catch((x: unknown) => x)) as SafeshiftError;
@@ -131,7 +138,7 @@ describe('migrate', () => {
     expect(e.location).toMatchObject({ file: 'V2__idx.sql', statementIndex: 2, line: 4 });
     const failed = (await history(client)).find((r) => r.script === 'V2__idx.sql');
     expect(failed).toMatchObject({ success: false, statementsApplied: 2, statementsTotal: 4 });
-    const { rows: idx } = await client.query(`select indexname from pg_indexes where tablename = 'a' order by 1`);
+    const { rows: idx } = await client.query<{ indexname: string }>(`select indexname from pg_indexes where tablename = 'a' order by 1`);
     expect(idx.map((r) => r.indexname)).toEqual(['a1', 'a2']);
 
     // Further runs are refused until repair, and nothing changes meanwhile.
@@ -141,7 +148,10 @@ describe('migrate', () => {
 
     // The operator finishes by hand, fixes the file, repairs, and the run goes on.
     const { repair } = await import('../src/core/repair.ts');
-    await put('V2__idx.sql', '-- safeshift:no-transaction\ncreate index concurrently a1 on a (id);\ncreate index concurrently a2 on a (id);\ncreate index concurrently a3 on a (id);\n');
+    await put(
+      'V2__idx.sql',
+      '-- safeshift:no-transaction\ncreate index concurrently a1 on a (id);\ncreate index concurrently a2 on a (id);\ncreate index concurrently a3 on a (id);\n',
+    );
     await client.query('create index concurrently a3 on a (id)');
     const repaired = await repair({ client, dir });
     expect(repaired.removedFailed.map((r) => r.script)).toEqual(['V2__idx.sql']);
@@ -160,18 +170,22 @@ describe('migrate', () => {
   it('rolls back a TypeScript migration that throws and names its file and line', async () => {
     const { client, dir } = await setup({
       'V1__a.sql': 'create table a (id int);',
-      'V2__backfill.ts': "export async function up({ client }) {\n  await client.query('insert into a values (1)');\n  throw new Error('backfill found bad rows');\n}\n",
+      'V2__backfill.ts':
+        "export async function up({ client }) {\n  await client.query('insert into a values (1)');\n  throw new Error('backfill found bad rows');\n}\n",
     });
     const e = (await migrate({ client, dir }).catch((x: unknown) => x)) as SafeshiftError;
     expect(e).toMatchObject({ code: 'MIGRATION_FAILED', outcome: 'rolled-back' });
     expect(e.location).toMatchObject({ file: 'V2__backfill.ts', line: 3 });
     expect(e.message).toContain('backfill found bad rows');
-    expect((await client.query('select count(*)::int as n from a')).rows[0].n).toBe(0);
+    expect((await client.query<{ n: number }>('select count(*)::int as n from a')).rows[0]?.n).toBe(0);
     expect((await history(client)).map((r) => r.script)).toEqual(['V1__a.sql']);
   });
 
   it('fails with LOCK_TIMEOUT after bounded retries when another session holds the table, changing nothing', async () => {
-    const { client, dir, url } = await setup({ 'V1__a.sql': 'create table a (id int);', 'V2__b.sql': '-- safeshift:lock-timeout 100ms\nalter table a add column b int;' });
+    const { client, dir, url } = await setup({
+      'V1__a.sql': 'create table a (id int);',
+      'V2__b.sql': '-- safeshift:lock-timeout 100ms\nalter table a add column b int;',
+    });
     await migrate({ client, dir, target: requireVersion('1', 't') });
     const blocker = await connectPg(url);
     onCleanup(() => blocker.end());
@@ -183,17 +197,22 @@ describe('migrate', () => {
     expect(e.message).toContain('3 attempts');
     await blocker.query('rollback');
     expect(await history(client)).toEqual(before);
-    const { rows } = await client.query(`select count(*)::int as n from information_schema.columns where table_name = 'a'`);
-    expect(rows[0].n).toBe(1);
+    const { rows } = await client.query<{ n: number }>(`select count(*)::int as n from information_schema.columns where table_name = 'a'`);
+    expect(rows[0]?.n).toBe(1);
   });
 
   it('retries a lock timeout with backoff and succeeds when the lock goes away', async () => {
-    const { client, dir, url } = await setup({ 'V1__a.sql': 'create table a (id int);', 'V2__b.sql': '-- safeshift:lock-timeout 50ms\nalter table a add column b int;' });
+    const { client, dir, url } = await setup({
+      'V1__a.sql': 'create table a (id int);',
+      'V2__b.sql': '-- safeshift:lock-timeout 50ms\nalter table a add column b int;',
+    });
     await migrate({ client, dir, target: requireVersion('1', 't') });
     const blocker = await connectPg(url);
     onCleanup(() => blocker.end());
     await blocker.query('begin; lock table a in access exclusive mode');
-    setTimeout(() => { blocker.query('rollback').catch(() => undefined); }, 150);
+    setTimeout(() => {
+      blocker.query('rollback').catch(() => undefined);
+    }, 150);
     const result = await migrate({ client, dir, lockRetries: 10, lockRetryDelayMs: 50 });
     expect(result.applied[0]?.lockRetries).toBeGreaterThan(0);
     expect(result.applied.map((a) => a.script)).toEqual(['V2__b.sql']);
@@ -232,7 +251,9 @@ describe('migrate', () => {
     const location = { schema: 'we"ird schema', table: 'hist"; drop table a; --' };
     const result = await migrate({ client, dir, history: location });
     expect(result.applied).toHaveLength(1);
-    const { rows } = await client.query(`select schemaname, tablename from pg_tables where tablename <> 'a' and schemaname not in ('pg_catalog', 'information_schema')`);
+    const { rows } = await client.query(
+      `select schemaname, tablename from pg_tables where tablename <> 'a' and schemaname not in ('pg_catalog', 'information_schema')`,
+    );
     expect(rows).toEqual([{ schemaname: 'we"ird schema', tablename: 'hist"; drop table a; --' }]);
     expect(await new HistoryTable(client, location).read()).toHaveLength(1);
     expect((await migrate({ client, dir, history: location })).applied).toEqual([]);

@@ -22,7 +22,10 @@ function withPassword(url: string, password: string): string {
 
 async function connectError(url: string, opts: Parameters<typeof connectPg>[1] = {}): Promise<ConnectionError> {
   const error = await connectPg(url, opts).then(
-    async (client) => { await client.end(); throw new Error('connected, but should not have'); },
+    async (client) => {
+      await client.end();
+      throw new Error('connected, but should not have');
+    },
     (e: unknown) => e,
   );
   expect(error).toBeInstanceOf(ConnectionError);
@@ -53,16 +56,25 @@ describe('connectPg', () => {
   });
 
   const SECRET = 'hunter2-not-this-one';
-  const cases: ReadonlyArray<{ name: string; url: () => Promise<string>; says: RegExp; timeout?: number }> = [
-    { name: 'nothing listens on the port', url: async () => `postgres://postgres:${SECRET}@127.0.0.1:${await closedPort()}/postgres`, says: /connection refused by 127\.0\.0\.1:\d+/ },
-    { name: 'the password is wrong', url: async () => withPassword(testServerUrl(), SECRET), says: /password authentication failed for user "postgres"/ },
-    { name: 'the database does not exist', url: async () => withDatabase(testServerUrl(), 'no_such_database'), says: /database "no_such_database" does not exist/ },
-    { name: 'the host does not exist', url: async () => `postgres://app:${SECRET}@no-such-host.invalid:5432/app`, says: /host "no-such-host\.invalid" not found/ },
-    { name: 'the server never answers', url: async () => `postgres://app:${SECRET}@127.0.0.1:${(silent.address() as net.AddressInfo).port}/app`, says: /no answer from 127\.0\.0\.1:\d+ within 0\.3 s/, timeout: 300 },
-    { name: 'the URL is garbage', url: async () => 'definitely not a url', says: /is not a valid PostgreSQL URL/ },
-    { name: 'the URL has no scheme', url: async () => `app:${SECRET}@localhost/app`, says: /is not a valid PostgreSQL URL/ },
-    { name: 'the URL is for another database engine', url: async () => `mysql://app:${SECRET}@localhost/app`, says: /is not a valid PostgreSQL URL/ },
-    { name: 'the port is not a number', url: async () => `postgres://app:${SECRET}@localhost:notaport/app`, says: /is not a valid PostgreSQL URL|invalid port/ },
+  const cases: readonly { name: string; url: () => string | Promise<string>; says: RegExp; timeout?: number }[] = [
+    {
+      name: 'nothing listens on the port',
+      url: async () => `postgres://postgres:${SECRET}@127.0.0.1:${await closedPort()}/postgres`,
+      says: /connection refused by 127\.0\.0\.1:\d+/,
+    },
+    { name: 'the password is wrong', url: () => withPassword(testServerUrl(), SECRET), says: /password authentication failed for user "postgres"/ },
+    { name: 'the database does not exist', url: () => withDatabase(testServerUrl(), 'no_such_database'), says: /database "no_such_database" does not exist/ },
+    { name: 'the host does not exist', url: () => `postgres://app:${SECRET}@no-such-host.invalid:5432/app`, says: /host "no-such-host\.invalid" not found/ },
+    {
+      name: 'the server never answers',
+      url: () => `postgres://app:${SECRET}@127.0.0.1:${(silent.address() as net.AddressInfo).port}/app`,
+      says: /no answer from 127\.0\.0\.1:\d+ within 0\.3 s/,
+      timeout: 300,
+    },
+    { name: 'the URL is garbage', url: () => 'definitely not a url', says: /is not a valid PostgreSQL URL/ },
+    { name: 'the URL has no scheme', url: () => `app:${SECRET}@localhost/app`, says: /is not a valid PostgreSQL URL/ },
+    { name: 'the URL is for another database engine', url: () => `mysql://app:${SECRET}@localhost/app`, says: /is not a valid PostgreSQL URL/ },
+    { name: 'the port is not a number', url: () => `postgres://app:${SECRET}@localhost:notaport/app`, says: /is not a valid PostgreSQL URL|invalid port/ },
   ];
 
   it.each(cases)('explains, without the password or a stack, when $name', async ({ url, says, timeout }) => {

@@ -1,4 +1,11 @@
-import { CreateDBSnapshotCommand, DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, ListTagsForResourceCommand, RDSClient, RestoreDBInstanceFromDBSnapshotCommand } from '@aws-sdk/client-rds';
+import {
+  CreateDBSnapshotCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
+  ListTagsForResourceCommand,
+  RDSClient,
+  RestoreDBInstanceFromDBSnapshotCommand,
+} from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RdsInstanceFleet } from '../src/adapters/aws/rds-instance-fleet.ts';
@@ -14,6 +21,7 @@ import type { WorkflowState } from '../src/steps/state.ts';
 import { awsError, codeOf } from './support/aws-errors.ts';
 import { escapeIdentifier } from '../src/core/identifiers.ts';
 import { freshDatabase, testServerUrl, type FreshDatabase } from './support/database.ts';
+import { defined } from './support/defined.ts';
 
 // The snapshot step that starts a clone beside its snapshot, on a fleet whose starts only ask (RDS):
 // the AWS side is aws-sdk-client-mock, the ledger and the database are the real local ones.
@@ -28,30 +36,53 @@ beforeAll(async () => {
   connector = new LocalConnector(testServerUrl());
 });
 afterAll(async () => {
-  await ledger?.close();
+  // Each is unset when beforeAll failed before making it.
+  await (ledger as PostgresLedger | undefined)?.close();
   await (connector as { close?: () => Promise<void> } | undefined)?.close?.();
-  await db?.client.query(`drop database if exists ${escapeIdentifier(`${db.name}_ledger`)} with (force)`);
-  await db?.drop();
+  const made = db as FreshDatabase | undefined;
+  await made?.client.query(`drop database if exists ${escapeIdentifier(`${made.name}_ledger`)} with (force)`);
+  await made?.drop();
 });
 beforeEach(() => {
   rds.reset();
   // RDS knows production and the chosen snapshot, so a restore, if asked for, would be accepted.
   rds.on(CreateDBSnapshotCommand).resolves({});
   rds.on(DescribeDBSnapshotsCommand).resolves({
-    DBSnapshots: [{ DBSnapshotIdentifier: 'ss-pre-shop-run0', DBSnapshotArn: 'arn:aws:rds:eu-west-1:123456789012:snapshot:pre', DBInstanceIdentifier: db.name, Status: 'available' }],
+    DBSnapshots: [
+      {
+        DBSnapshotIdentifier: 'ss-pre-shop-run0',
+        DBSnapshotArn: 'arn:aws:rds:eu-west-1:123456789012:snapshot:pre',
+        DBInstanceIdentifier: db.name,
+        Status: 'available',
+      },
+    ],
   });
   rds.on(ListTagsForResourceCommand).resolves({ TagList: [] });
   rds.on(DescribeDBInstancesCommand).callsFake((input: { DBInstanceIdentifier?: string }) => {
     if (input.DBInstanceIdentifier !== db.name) throw awsError('DBInstanceNotFoundFault');
-    return { DBInstances: [{ DBInstanceIdentifier: db.name, DBInstanceArn: `arn:aws:rds:eu-west-1:123456789012:db:${db.name}`, DBInstanceStatus: 'available', DBInstanceClass: 'db.t4g.micro' }] };
+    return {
+      DBInstances: [
+        {
+          DBInstanceIdentifier: db.name,
+          DBInstanceArn: `arn:aws:rds:eu-west-1:123456789012:db:${db.name}`,
+          DBInstanceStatus: 'available',
+          DBInstanceClass: 'db.t4g.micro',
+        },
+      ],
+    };
   });
   rds.on(RestoreDBInstanceFromDBSnapshotCommand).resolves({});
 });
 
 function context(fleet: Fleet): StepContext {
   return {
-    fleet, connector, ledger, quiescers: new LocalQuiescerFactory(testServerUrl()),
-    migrationsDir: '.', history: DEFAULT_HISTORY, log: silentLogger,
+    fleet,
+    connector,
+    ledger,
+    quiescers: new LocalQuiescerFactory(testServerUrl()),
+    migrationsDir: '.',
+    history: DEFAULT_HISTORY,
+    log: silentLogger,
   };
 }
 
@@ -80,13 +111,13 @@ describe('startSnapshot with a clone beside it, on a fleet whose starts only ask
     const poll = await startSnapshotStep(await restoreState('run2'), { role: 'safety', clone: { from: 'requested', role: 'restored' } }, context(fleet));
 
     expect(poll.ready).toBe(false);
-    const snapshot = rds.commandCalls(CreateDBSnapshotCommand)[0]!.args[0].input;
-    const restore = rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand)[0]!.args[0].input;
+    const snapshot = defined(rds.commandCalls(CreateDBSnapshotCommand)[0], 'the CreateDBSnapshot call').args[0].input;
+    const restore = defined(rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand)[0], 'the RestoreDBInstanceFromDBSnapshot call').args[0].input;
     expect(snapshot.DBInstanceIdentifier).toBe(db.name);
     expect(restore).toMatchObject({ DBSnapshotIdentifier: 'ss-pre-shop-run0' });
     expect(restore.DBInstanceIdentifier).toMatch(/^ss-rst-/);
     const order = rds.calls().map((c) => (c.args[0] as object).constructor.name);
     expect(order.indexOf('CreateDBSnapshotCommand')).toBeLessThan(order.indexOf('RestoreDBInstanceFromDBSnapshotCommand'));
-    expect((await ledger.getSnapshot(snapshot.DBSnapshotIdentifier!))?.kind).toBe('safety');
+    expect((await ledger.getSnapshot(defined(snapshot.DBSnapshotIdentifier, 'the snapshot identifier')))?.kind).toBe('safety');
   });
 });

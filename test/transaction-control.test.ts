@@ -17,16 +17,33 @@ async function scripts(client: pg.Client): Promise<string[]> {
 }
 
 async function failure(run: Promise<unknown>): Promise<SafeshiftError> {
-  const error = await run.then(() => undefined, (e: unknown) => e);
+  const error = await run.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SafeshiftError);
   return error as SafeshiftError;
+}
+
+/** The refusal as the ValidationError it must be, to read its problems. */
+function validationError(error: SafeshiftError): ValidationError {
+  if (!(error instanceof ValidationError)) throw new Error(`expected a ValidationError, got ${error.name}: ${error.message}`);
+  return error;
 }
 
 /** Runs the CLI in-process, collecting what it prints. */
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await runCli(args, { stdout: (t) => { out += `${t}\n`; }, stderr: (t) => { err += `${t}\n`; }, env: {} });
+  const code = await runCli(args, {
+    stdout: (t) => {
+      out += `${t}\n`;
+    },
+    stderr: (t) => {
+      err += `${t}\n`;
+    },
+    env: {},
+  });
   return { code, out, err };
 }
 
@@ -40,7 +57,7 @@ describe('transaction control inside a SQL migration', () => {
     const e = await failure(migrate({ client, dir }));
     expect(e).toBeInstanceOf(ValidationError);
     expect(e).toMatchObject({ code: 'TRANSACTION_CONTROL', outcome: 'refused' });
-    const [problem, ...others] = (e as ValidationError).problems;
+    const [problem, ...others] = validationError(e).problems;
     expect(others).toEqual([]);
     expect(problem).toMatchObject({ code: 'TRANSACTION_CONTROL', file: 'V2__undo.sql', version: '2', statementIndex: 2, line: 3, column: 3 });
     expect(e.message).toContain('V2__undo.sql:3:3');
@@ -59,7 +76,7 @@ describe('transaction control inside a SQL migration', () => {
     const e = await failure(migrate({ client, dir }));
     expect(e).toMatchObject({ code: 'TRANSACTION_CONTROL', outcome: 'refused' });
     expect(e.location).toEqual({});
-    expect((e as ValidationError).problems).toMatchObject([{ file: 'V1__half.sql', line: 3, column: 1, statementIndex: 2 }]);
+    expect(validationError(e).problems).toMatchObject([{ file: 'V1__half.sql', line: 3, column: 1, statementIndex: 2 }]);
     expect(e.message).toContain('`COMMIT` commits the statements before it');
     expect(e.message).not.toContain('rolled back; the database is as it was');
     expect(await databaseFingerprint(client)).toEqual(before);
@@ -67,15 +84,27 @@ describe('transaction control inside a SQL migration', () => {
   });
 
   it('refuses every kind of transaction control, and a -- safeshift:allow does not change that', async () => {
-    const kinds = ['begin', 'start transaction isolation level serializable', 'commit', 'end', 'rollback', 'abort', 'savepoint s',
-      'release savepoint s', 'rollback to savepoint s', "prepare transaction 'x'", "commit prepared 'x'", "rollback prepared 'x'", 'commit and chain'];
+    const kinds = [
+      'begin',
+      'start transaction isolation level serializable',
+      'commit',
+      'end',
+      'rollback',
+      'abort',
+      'savepoint s',
+      'release savepoint s',
+      'rollback to savepoint s',
+      "prepare transaction 'x'",
+      "commit prepared 'x'",
+      "rollback prepared 'x'",
+      'commit and chain',
+    ];
     const { client, dir } = await setup({
       'V1__all.sql': `-- safeshift:allow transaction-control we know what we are doing\nselect 1;\n${kinds.join(';\n')};\n`,
     });
     const report = await validate({ client, dir });
     expect(report.ok).toBe(false);
-    expect(report.problems.map((p) => [p.code, p.line, p.statementIndex])).toEqual(
-      kinds.map((_, i) => ['TRANSACTION_CONTROL', i + 3, i + 1]));
+    expect(report.problems.map((p) => [p.code, p.line, p.statementIndex])).toEqual(kinds.map((_, i) => ['TRANSACTION_CONTROL', i + 3, i + 1]));
     expect((await failure(migrate({ client, dir }))).code).toBe('TRANSACTION_CONTROL');
     expect(await scripts(client)).toEqual([]);
   });
@@ -88,7 +117,10 @@ describe('transaction control inside a SQL migration', () => {
     const before = await databaseFingerprint(client);
     const e = await failure(migrate({ client, dir }));
     expect(e.code).toBe('TRANSACTION_CONTROL');
-    expect((e as ValidationError).problems.map((p) => [p.file, p.line])).toEqual([['V2__batch.sql', 2], ['V2__batch.sql', 4]]);
+    expect(validationError(e).problems.map((p) => [p.file, p.line])).toEqual([
+      ['V2__batch.sql', 2],
+      ['V2__batch.sql', 4],
+    ]);
     expect(e.message).toContain('no-transaction migration');
     expect(e.message).toContain('belong in a transactional migration of their own');
     expect(await databaseFingerprint(client)).toEqual(before);
@@ -108,8 +140,8 @@ describe('locating the failing statement of a transactional migration', () => {
     expect(e.details.sqlState).toBe('23505');
     expect(e.message).toContain('V2__b.sql:4:1: V2__b.sql failed in statement 3 of 4 (SQLSTATE 23505)');
     expect(e.message).toContain('The migration was rolled back');
-    expect((await client.query('select last_value::int as n from probe')).rows[0].n).toBe(1);
-    expect((await client.query('select count(*)::int as n from a')).rows[0].n).toBe(0);
+    expect((await client.query<{ n: number }>('select last_value::int as n from probe')).rows[0]?.n).toBe(1);
+    expect((await client.query<{ n: number }>('select count(*)::int as n from a')).rows[0]?.n).toBe(0);
     expect(await scripts(client)).toEqual(['V1__a.sql']);
   });
 
@@ -123,9 +155,11 @@ describe('locating the failing statement of a transactional migration', () => {
     expect(e.details.sqlState).toBe('23503');
     expect(e.location.statementIndex).toBeUndefined();
     expect(e.location.line).toBeUndefined();
-    expect(e.message).toContain('V2__b.sql failed when its transaction committed (deferred constraints and triggers run then), after all 2 of its statements ran');
+    expect(e.message).toContain(
+      'V2__b.sql failed when its transaction committed (deferred constraints and triggers run then), after all 2 of its statements ran',
+    );
     expect(await scripts(client)).toEqual(['V1__a.sql']);
-    expect((await client.query('select count(*)::int as n from c')).rows[0].n).toBe(0);
+    expect((await client.query<{ n: number }>('select count(*)::int as n from c')).rows[0]?.n).toBe(0);
   });
 
   it('says honestly that it cannot tell the statement when the client does not report progress', async () => {
@@ -139,7 +173,8 @@ describe('locating the failing statement of a transactional migration', () => {
           const r = await client.query(text, values === undefined ? undefined : [...values]);
           return { rows: r.rows as R[], rowCount: r.rowCount };
         } catch (error) {
-          throw Object.assign(error as object, { completedStatements: undefined });
+          if (error instanceof Error) throw Object.assign(error, { completedStatements: undefined });
+          throw error;
         }
       },
     };
@@ -147,7 +182,7 @@ describe('locating the failing statement of a transactional migration', () => {
     expect(e).toMatchObject({ code: 'MIGRATION_FAILED', outcome: 'rolled-back' });
     expect(e.location.statementIndex).toBeUndefined();
     expect(e.message).toContain('safeshift cannot tell in which of its 2 statements');
-    expect((await client.query('select count(*)::int as n from a')).rows[0].n).toBe(0);
+    expect((await client.query<{ n: number }>('select count(*)::int as n from a')).rows[0]?.n).toBe(0);
   });
 });
 

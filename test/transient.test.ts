@@ -43,9 +43,16 @@ const TRANSIENT: readonly (readonly [string, unknown])[] = [
   ['node-postgres: a query on a client whose connection failed', new Error('Client has encountered a connection error and is not queryable')],
   ['a ConnectionError around ECONNRESET', new ConnectionError('could not connect to shop', errno('ECONNRESET'))],
   ['a ConnectionError around 57P01', new ConnectionError('lost the connection to shop', pgError('57P01'))],
-  ['a ConnectionError whose cause was dropped but whose errno was kept', Object.assign(new ConnectionError('could not connect'), { details: { errno: 'ECONNREFUSED' } })],
-  ['QUIESCE_FAILED around an Error around a ConnectionError around 57P01',
-    new SafeshiftError('QUIESCE_FAILED', 'could not lock the role out', { cause: new Error('admin', { cause: new ConnectionError('lost', pgError('57P01')) }) })],
+  [
+    'a ConnectionError whose cause was dropped but whose errno was kept',
+    Object.assign(new ConnectionError('could not connect'), { details: { errno: 'ECONNREFUSED' } }),
+  ],
+  [
+    'QUIESCE_FAILED around an Error around a ConnectionError around 57P01',
+    new SafeshiftError('QUIESCE_FAILED', 'could not lock the role out', {
+      cause: new Error('admin', { cause: new ConnectionError('lost', pgError('57P01')) }),
+    }),
+  ],
   ['ECONNRESET five plain layers down', wrapped(errno('ECONNRESET'), 5)],
   ['a SafeshiftError around ECONNRESET ten layers down', new SafeshiftError('INTERNAL', 'step failed', { cause: wrapped(errno('ECONNRESET'), 10) })],
   ['fetch failed (undici) around ECONNREFUSED', new TypeError('fetch failed', { cause: errno('ECONNREFUSED') })],
@@ -64,7 +71,10 @@ const TRANSIENT: readonly (readonly [string, unknown])[] = [
   ['AWS HTTP 503', awsError('ServiceUnavailable', 503)],
   ['AWS HTTP 500', awsError('InternalFailure', 500)],
   ['AWS request timeout', awsError('RequestTimeoutException')],
-  ['a quiescer failure around a throttled AWS call', new SafeshiftError('QUIESCE_FAILED', 'reading concurrency failed', { cause: awsError('TooManyRequestsException', 429) })],
+  [
+    'a quiescer failure around a throttled AWS call',
+    new SafeshiftError('QUIESCE_FAILED', 'reading concurrency failed', { cause: awsError('TooManyRequestsException', 429) }),
+  ],
   ['a cycle with a dropped connection in it', cycle(errno('ECONNRESET'))],
 ];
 
@@ -73,9 +83,9 @@ const FINAL: readonly (readonly [string, unknown])[] = [
   ['null', null],
   ['a string naming an errno', 'ECONNRESET'],
   ['a plain Error', new Error('boom')],
-  ["an Error whose text names an errno but has no code (text is never read)", new Error('read ECONNRESET')],
+  ['an Error whose text names an errno but has no code (text is never read)', new Error('read ECONNRESET')],
   ['node-postgres ending its own connection', new Error('Connection terminated')],
-  ['an Error subclass with node-postgres\'s wording', new TypeError('Connection terminated unexpectedly')],
+  ["an Error subclass with node-postgres's wording", new TypeError('Connection terminated unexpectedly')],
   ['SQLSTATE 42P01 undefined_table', pgError('42P01')],
   ['SQLSTATE 57014 query_canceled (our own timeout)', pgError('57014')],
   ['a ConnectionError around 28P01 (wrong password)', new ConnectionError('password authentication failed', pgError('28P01'))],
@@ -85,7 +95,13 @@ const FINAL: readonly (readonly [string, unknown])[] = [
   ['BAD_OPTION, even around ECONNRESET', Object.assign(new OptionError('bad'), { cause: errno('ECONNRESET') })],
   ['CHECKSUM_MISMATCH around ECONNRESET', new SafeshiftError('CHECKSUM_MISMATCH', 'changed', { cause: errno('ECONNRESET') })],
   ['LINT_VIOLATION', new SafeshiftError('LINT_VIOLATION', 'drops a column')],
-  ['VALIDATION_FAILED', new ValidationError([{ code: 'MISSING_MIGRATION', message: 'x' }, { code: 'OUT_OF_ORDER', message: 'y' }])],
+  [
+    'VALIDATION_FAILED',
+    new ValidationError([
+      { code: 'MISSING_MIGRATION', message: 'x' },
+      { code: 'OUT_OF_ORDER', message: 'y' },
+    ]),
+  ],
   ['LOCKED', new LockedError('locked by run other')],
   ['SWAP_IN_PROGRESS (retried by its own name)', new SafeshiftError('SWAP_IN_PROGRESS', 'swap in progress', { outcome: 'needs-operator' })],
   ['a half-run no-transaction migration around 57P01 (needs-operator)', migrationError('needs-operator', pgError('57P01'))],

@@ -21,21 +21,27 @@ describe('validate', () => {
 
   it('reports every problem in one report and changes nothing', async () => {
     const { client, dir, put, remove } = await applied({
-      'V1__a.sql': 'create table a (id int);', 'V2__b.sql': 'create table b (id int);', 'V5__e.sql': 'create table e (id int);',
+      'V1__a.sql': 'create table a (id int);',
+      'V2__b.sql': 'create table b (id int);',
+      'V5__e.sql': 'create table e (id int);',
     });
-    await put('V1__a.sql', 'create table a (id bigint);');      // an applied file edited
-    await remove('V2__b.sql');                                     // an applied file deleted
-    await put('V3__c.sql', 'create table c (id int);');           // pending below the applied maximum
-    await put('V6__x.sql', 'select 1;');                           // a duplicate version...
-    await put('V6.0__y.sql', 'select 1;');                         // ...written another way
-    await put('add_users.sql', 'select 1;');                       // a name that does not parse
-    await put('V7__broken.sql', 'create tabel x ();');            // a syntax error in a pending file
+    await put('V1__a.sql', 'create table a (id bigint);'); // an applied file edited
+    await remove('V2__b.sql'); // an applied file deleted
+    await put('V3__c.sql', 'create table c (id int);'); // pending below the applied maximum
+    await put('V6__x.sql', 'select 1;'); // a duplicate version...
+    await put('V6.0__y.sql', 'select 1;'); // ...written another way
+    await put('add_users.sql', 'select 1;'); // a name that does not parse
+    await put('V7__broken.sql', 'create tabel x ();'); // a syntax error in a pending file
     const before = await databaseFingerprint(client);
     const report = await validate({ client, dir });
     expect(report.ok).toBe(false);
     expect(report.problems.map((p) => `${p.code} ${p.file}`).sort()).toEqual([
-      'BAD_MIGRATION_NAME add_users.sql', 'CHECKSUM_MISMATCH V1__a.sql', 'DUPLICATE_VERSION V6__x.sql',
-      'MISSING_MIGRATION V2__b.sql', 'OUT_OF_ORDER V3__c.sql', 'SYNTAX_ERROR V7__broken.sql',
+      'BAD_MIGRATION_NAME add_users.sql',
+      'CHECKSUM_MISMATCH V1__a.sql',
+      'DUPLICATE_VERSION V6__x.sql',
+      'MISSING_MIGRATION V2__b.sql',
+      'OUT_OF_ORDER V3__c.sql',
+      'SYNTAX_ERROR V7__broken.sql',
     ]);
     expect(report.problems.find((p) => p.code === 'SYNTAX_ERROR')).toMatchObject({ line: 1, column: 8 });
     expect(await databaseFingerprint(client)).toEqual(before);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checksum } from '../src/core/checksum.ts';
 import { parseDuration } from '../src/core/directives.ts';
 import { compareVersions, parseVersion, requireVersion, versionKey } from '../src/core/version.ts';
+import { defined, thrown } from './support/defined.ts';
 
 describe('versions', () => {
   it.each([
@@ -14,16 +15,16 @@ describe('versions', () => {
     ['1.2.3', '1.2', 1],
     ['99999999999999999999', '99999999999999999998', 1],
   ])('%s compared with %s is %i', (a, b, expected) => {
-    expect(Math.sign(compareVersions(parseVersion(a)!, parseVersion(b)!))).toBe(expected);
+    expect(Math.sign(compareVersions(defined(parseVersion(a), `version ${a}`), defined(parseVersion(b), `version ${b}`)))).toBe(expected);
   });
 
   it('gives equal versions one key', () => {
-    expect(versionKey(parseVersion('1.0.0')!)).toBe(versionKey(parseVersion('1')!));
+    expect(versionKey(defined(parseVersion('1.0.0'), 'version 1.0.0'))).toBe(versionKey(defined(parseVersion('1'), 'version 1')));
   });
 
   it.each(['', 'a', '1..2', '1.', '-1', '1.2a'])('refuses %j', (text) => {
     expect(parseVersion(text)).toBeUndefined();
-    expect(() => requireVersion(text, '--target')).toThrowError(expect.objectContaining({ code: 'BAD_OPTION' }));
+    expect(thrown(() => requireVersion(text, '--target'), `requireVersion(${JSON.stringify(text)})`)).toMatchObject({ code: 'BAD_OPTION' });
   });
 });
 
@@ -41,7 +42,13 @@ describe('checksum', () => {
 });
 
 describe('durations', () => {
-  it.each([['5s', 5000], ['500ms', 500], ['0', 0], ['2min', 120000], ['1.5s', 1500]])('%s is %i ms', (text, ms) => {
+  it.each([
+    ['5s', 5000],
+    ['500ms', 500],
+    ['0', 0],
+    ['2min', 120000],
+    ['1.5s', 1500],
+  ])('%s is %i ms', (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
   it.each(['5', 'soon', '-1s', ''])('refuses %j', (text) => expect(parseDuration(text)).toBeUndefined());

@@ -22,8 +22,13 @@ const OUTAGE_MS = 8_000;
 const TEST_TIMEOUT_MS = 120_000;
 
 let server: RestartableServer;
-beforeAll(async () => { server = await restartableServer(); }, TEST_TIMEOUT_MS);
-afterAll(async () => { await server?.dispose(); });
+beforeAll(async () => {
+  server = await restartableServer();
+}, TEST_TIMEOUT_MS);
+// Unset when beforeAll failed before making it.
+afterAll(async () => {
+  await (server as RestartableServer | undefined)?.dispose();
+});
 
 const unique = () => randomBytes(4).toString('hex');
 
@@ -69,8 +74,11 @@ async function upgradeThroughRestart(state: string, draw: number): Promise<Case>
   const random = vi.spyOn(Math, 'random').mockReturnValue(draw);
   try {
     // No retryIntervalMs: the ASL's real back-off is what is tested.
-    const report = await runWorkflow(ports, { kind: 'upgrade', database, quiesce: [`db-role:${appRole}`], rehearsal: false, strategy: 'in-place' },
-      { invoke: restartAt(state, restarted) });
+    const report = await runWorkflow(
+      ports,
+      { kind: 'upgrade', database, quiesce: [`db-role:${appRole}`], rehearsal: false, strategy: 'in-place' },
+      { invoke: restartAt(state, restarted) },
+    );
     return { report, before, roleBefore, database, appRole };
   } finally {
     random.mockRestore();
@@ -81,30 +89,48 @@ async function upgradeThroughRestart(state: string, draw: number): Promise<Case>
 
 async function expectApisBackAndNothingLeft(c: Case): Promise<void> {
   expect(c.report.quiesced.length, 'the API was quiesced').toBeGreaterThan(0);
-  expect(c.report.quiesced.every((q) => q.status === 'resumed'), 'every API resumed').toBe(true);
+  expect(
+    c.report.quiesced.every((q) => q.status === 'resumed'),
+    'every API resumed',
+  ).toBe(true);
   expect(await withClient(c.database, (cl) => roleState(cl, c.appRole, c.database)), 'the app role is back').toEqual(c.roleBefore);
   expect(await withClient(c.database, (cl) => leftovers(cl, c.database)), 'no temporary database').toEqual([]);
 }
 
 describe('PostgreSQL restarting for 8 s in the middle of an upgrade', () => {
-  it('while production is migrated: the retries outlast the restart and the run succeeds', async () => {
-    // The top of the jitter range: waits of 2, 4, 8 … s, soon more than the outage.
-    const c = await upgradeThroughRestart('MigrateProduction', 0.999);
-    expect(c.report.run.status, c.report.run.error?.message).toBe('succeeded');
-    const versions = await withClient(c.database, async (cl) => (await cl.query<{ v: string }>(
-      'select string_agg(version, \',\' order by installed_rank) as v from safeshift_schema_history where success and version is not null')).rows[0]?.v);
-    expect(versions, 'every versioned migration applied, each once').toBe('1,1.1,2,2.1,3');
-    await expectApisBackAndNothingLeft(c);
-  }, TEST_TIMEOUT_MS);
+  it(
+    'while production is migrated: the retries outlast the restart and the run succeeds',
+    async () => {
+      // The top of the jitter range: waits of 2, 4, 8 … s, soon more than the outage.
+      const c = await upgradeThroughRestart('MigrateProduction', 0.999);
+      expect(c.report.run.status, c.report.run.error?.message).toBe('succeeded');
+      const versions = await withClient(
+        c.database,
+        async (cl) =>
+          (
+            await cl.query<{ v: string }>(
+              "select string_agg(version, ',' order by installed_rank) as v from safeshift_schema_history where success and version is not null",
+            )
+          ).rows[0]?.v,
+      );
+      expect(versions, 'every versioned migration applied, each once').toBe('1,1.1,2,2.1,3');
+      await expectApisBackAndNothingLeft(c);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('while production is migrated, retries running out first: the run rolls back, production exactly as before', async () => {
-    // A tenth of the range: 0.2 + 0.4 + 0.8 + 1.6 + 2 + 2 = 7 s, less than the outage (8 s and the
-    // server's start); the rollback's own retries (7 s more) then outlast it.
-    const c = await upgradeThroughRestart('MigrateProduction', 0.1);
-    expect(c.report.run.status, c.report.run.error?.message).toBe('rolled-back');
-    // Recorded under its own code (the connector's, or the ledger's raw socket error), not as Transient.
-    expect(['CONNECTION_FAILED', 'INTERNAL']).toContain(c.report.run.error?.code);
-    expect(await withClient(c.database, productionState), 'production exactly as before').toEqual(c.before);
-    await expectApisBackAndNothingLeft(c);
-  }, TEST_TIMEOUT_MS);
+  it(
+    'while production is migrated, retries running out first: the run rolls back, production exactly as before',
+    async () => {
+      // A tenth of the range: 0.2 + 0.4 + 0.8 + 1.6 + 2 + 2 = 7 s, less than the outage (8 s and the
+      // server's start); the rollback's own retries (7 s more) then outlast it.
+      const c = await upgradeThroughRestart('MigrateProduction', 0.1);
+      expect(c.report.run.status, c.report.run.error?.message).toBe('rolled-back');
+      // Recorded under its own code (the connector's, or the ledger's raw socket error), not as Transient.
+      expect(['CONNECTION_FAILED', 'INTERNAL']).toContain(c.report.run.error?.code);
+      expect(await withClient(c.database, productionState), 'production exactly as before').toEqual(c.before);
+      await expectApisBackAndNothingLeft(c);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

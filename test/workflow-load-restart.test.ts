@@ -59,7 +59,11 @@ async function underLoad(shop: BusyShop, invoke: StepInvoker): Promise<{ report:
   const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: shop.database, migrationsDir: EXAMPLE_MIGRATIONS });
   try {
     await sleep(500);
-    const report = await runWorkflow(ports, { kind: 'upgrade', database: shop.database, quiesce: [`http:${shop.api.maintenanceUrl}`], rehearsal: false }, { invoke });
+    const report = await runWorkflow(
+      ports,
+      { kind: 'upgrade', database: shop.database, quiesce: [`http:${shop.api.maintenanceUrl}`], rehearsal: false },
+      { invoke },
+    );
     await sleep(1_000);
     const writes = await writer.stop();
     return { report, writes };
@@ -70,29 +74,40 @@ async function underLoad(shop: BusyShop, invoke: StepInvoker): Promise<{ report:
 }
 
 describe('an API restarted mid-upgrade, under load', () => {
-  it('before production changes: the run rolls back, and every acknowledged write is in the database', async () => {
-    const shop = await newShop();
-    const { report, writes } = await underLoad(shop, restartMidRun(shop, 'ConfirmQuiesced'));
-    expect(report.run.status, report.run.error?.message).toBe('rolled-back');
-    expect(report.run.error?.code).toBe('QUIESCE_LOST');
-    expect(report.run.error?.message).toContain('answers mode "normal"');
-    expect(writes.acknowledgedIds.length).toBeGreaterThan(50);
-    expect(await shop.withClient((c) => acknowledgedPresent(c, writes)), 'no acknowledged write lost').toBe(writes.acknowledgedIds.length);
-  }, UPGRADE_TIMEOUT_MS);
+  it(
+    'before production changes: the run rolls back, and every acknowledged write is in the database',
+    async () => {
+      const shop = await newShop();
+      const { report, writes } = await underLoad(shop, restartMidRun(shop, 'ConfirmQuiesced'));
+      expect(report.run.status, report.run.error?.message).toBe('rolled-back');
+      expect(report.run.error?.code).toBe('QUIESCE_LOST');
+      expect(report.run.error?.message).toContain('answers mode "normal"');
+      expect(writes.acknowledgedIds.length).toBeGreaterThan(50);
+      expect(await shop.withClient((c) => acknowledgedPresent(c, writes)), 'no acknowledged write lost').toBe(writes.acknowledgedIds.length);
+    },
+    UPGRADE_TIMEOUT_MS,
+  );
 
-  it('after production changed and then a failure: nothing is restored, the run needs an operator, no acknowledged write is lost', async () => {
-    const shop = await newShop();
-    const { report, writes } = await underLoad(shop, restartMidRun(shop, 'VerifyProduction', 'VerifyProduction'));
-    expect(report.run.status, report.run.error?.message).toBe('needs-operator');
-    expect(report.run.errors?.[1]?.code).toBe('QUIESCE_LOST');
-    expect(report.timeline.some((t) => t.state === 'StartRestoreSnapshot'), 'no snapshot was brought back').toBe(false);
-    expect(writes.acknowledgedIds.length).toBeGreaterThan(50);
-    expect(await shop.withClient((c) => acknowledgedPresent(c, writes)), 'no acknowledged write lost').toBe(writes.acknowledgedIds.length);
-    const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: shop.database, migrationsDir: EXAMPLE_MIGRATIONS });
-    try {
-      await ports.ctx.ledger.breakLock(shop.database);
-    } finally {
-      await ports.close();
-    }
-  }, UPGRADE_TIMEOUT_MS);
+  it(
+    'after production changed and then a failure: nothing is restored, the run needs an operator, no acknowledged write is lost',
+    async () => {
+      const shop = await newShop();
+      const { report, writes } = await underLoad(shop, restartMidRun(shop, 'VerifyProduction', 'VerifyProduction'));
+      expect(report.run.status, report.run.error?.message).toBe('needs-operator');
+      expect(report.run.errors?.[1]?.code).toBe('QUIESCE_LOST');
+      expect(
+        report.timeline.some((t) => t.state === 'StartRestoreSnapshot'),
+        'no snapshot was brought back',
+      ).toBe(false);
+      expect(writes.acknowledgedIds.length).toBeGreaterThan(50);
+      expect(await shop.withClient((c) => acknowledgedPresent(c, writes)), 'no acknowledged write lost').toBe(writes.acknowledgedIds.length);
+      const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: shop.database, migrationsDir: EXAMPLE_MIGRATIONS });
+      try {
+        await ports.ctx.ledger.breakLock(shop.database);
+      } finally {
+        await ports.close();
+      }
+    },
+    UPGRADE_TIMEOUT_MS,
+  );
 });

@@ -3,6 +3,7 @@ import { openLocalPorts, runWorkflow, type LocalPorts, type WorkflowReport } fro
 import type { RunInput } from '../src/steps/state.ts';
 import { runSafeshift } from './support/cli.ts';
 import { testServerUrl } from './support/database.ts';
+import { defined } from './support/defined.ts';
 import { dropCase, remainingDatabases, roleExists, TrackedCopies } from './support/run-resources.ts';
 import { EXAMPLE_MIGRATIONS, leftovers, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
 
@@ -35,8 +36,14 @@ function upgrade(p: LocalPorts, db: CaseDatabase, extra: Partial<Omit<RunInput, 
 
 /** Which run applied each version of the history. */
 async function appliedBy(db: CaseDatabase): Promise<{ version: string | null; run_id: string | null }[]> {
-  return db.withClient(async (c) => (await c.query<{ version: string | null; run_id: string | null }>(
-    'select version, run_id from safeshift_schema_history where success order by installed_rank')).rows);
+  return db.withClient(
+    async (c) =>
+      (
+        await c.query<{ version: string | null; run_id: string | null }>(
+          'select version, run_id from safeshift_schema_history where success order by installed_rank',
+        )
+      ).rows,
+  );
 }
 
 beforeAll(async () => {
@@ -62,9 +69,11 @@ beforeAll(async () => {
 afterEach(() => copies.cleanUp());
 
 afterAll(async () => {
-  await shop?.dispose();
-  expect(await remainingDatabases([...copies.made, ...(shop ? [shop.template] : [])]), 'nothing left behind').toEqual([]);
-  if (shop) expect(await roleExists(shop.appRole), 'the app role is dropped').toBe(false);
+  // Unset when beforeAll failed before making it.
+  const made = shop as ShopTemplate | undefined;
+  await made?.dispose();
+  expect(await remainingDatabases([...copies.made, ...(made ? [made.template] : [])]), 'nothing left behind').toEqual([]);
+  if (made) expect(await roleExists(made.appRole), 'the app role is dropped').toBe(false);
 });
 
 describe('one run per database at a time', () => {
@@ -76,8 +85,14 @@ describe('one run per database at a time', () => {
       const label = `round ${round}`;
 
       expect(reports.map((r) => r.run.status).sort(), `${label}: ${reports.map((r) => r.run.error?.message).join(' / ')}`).toEqual(['refused', 'succeeded']);
-      const winner = reports.find((r) => r.run.status === 'succeeded')!;
-      const loser = reports.find((r) => r.run.status === 'refused')!;
+      const winner = defined(
+        reports.find((r) => r.run.status === 'succeeded'),
+        `${label}: the run that succeeded`,
+      );
+      const loser = defined(
+        reports.find((r) => r.run.status === 'refused'),
+        `${label}: the run that was refused`,
+      );
       expect(loser.run.error?.code, label).toBe('LOCKED');
       expect(loser.run.error?.message, `${label}: the refusal names the run holding the lock`).toContain(winner.run.runId);
       expect(loser.run.error?.message).not.toContain('stale');
@@ -118,10 +133,11 @@ describe('one run per database at a time', () => {
 
     const lock = await ledger.getLock(db.database);
     expect(lock).toMatchObject({ database: db.database, owner: 'crashed-run' });
-    const ageMs = Date.now() - Date.parse(lock!.acquiredAt);
+    const { acquiredAt, expiresAt } = defined(lock, 'the stale lock');
+    const ageMs = Date.now() - Date.parse(acquiredAt);
     expect(ageMs).toBeGreaterThanOrEqual(0);
     expect(ageMs).toBeLessThan(60_000);
-    expect(Date.parse(lock!.expiresAt)).toBeLessThan(Date.now());
+    expect(Date.parse(expiresAt)).toBeLessThan(Date.now());
 
     const refused = await upgrade(p, db);
     expect(refused.run.status).toBe('refused');

@@ -6,6 +6,7 @@ import { escapeIdentifier } from '../src/core/identifiers.ts';
 import { runStep } from '../src/steps/registry.ts';
 import { runSafeshift } from './support/cli.ts';
 import { testServerUrl } from './support/database.ts';
+import { defined } from './support/defined.ts';
 import { FAULT_MODES, InjectedFault } from './support/fault-matrix.ts';
 import { remainingDatabases, TrackedCopies } from './support/run-resources.ts';
 import { EXAMPLE_MIGRATIONS, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
@@ -97,11 +98,17 @@ describe('a quiesce that stops holding', () => {
   it('before production changes: the run stops, is rolled back with production exactly as before, and says what it saw', async () => {
     const db = await copies.copy(shop, 'ql1');
     const roleBefore = await db.withClient((c) => roleState(c, shop.appRole, db.database));
-    const report = await upgrade(db, interfere('ConfirmQuiesced', () => giveLoginBack(shop.appRole)));
+    const report = await upgrade(
+      db,
+      interfere('ConfirmQuiesced', () => giveLoginBack(shop.appRole)),
+    );
     expect(report.run.status, report.run.error?.message).toBe('rolled-back');
     expect(report.run.error?.code).toBe('QUIESCE_LOST');
     expect(report.run.error?.message).toContain(`db-role:${shop.appRole} (role ${shop.appRole} can log in)`);
-    expect(report.timeline.some((t) => t.state === 'MigrateProduction'), 'production was never migrated').toBe(false);
+    expect(
+      report.timeline.some((t) => t.state === 'MigrateProduction'),
+      'production was never migrated',
+    ).toBe(false);
     expect(await db.withClient(productionState)).toEqual(before);
     expect(report.quiesced.every((q) => q.status === 'resumed')).toBe(true);
     expect(await db.withClient((c) => roleState(c, shop.appRole, db.database))).toEqual(roleBefore);
@@ -111,7 +118,10 @@ describe('a quiesce that stops holding', () => {
     const db = await copies.copy(shop, 'ql2');
     const roleBefore = await db.withClient((c) => roleState(c, shop.appRole, db.database));
     // The role comes back while production is being verified, and verifying fails.
-    const report = await upgrade(db, interfere('VerifyProduction', () => giveLoginBack(shop.appRole), 'VerifyProduction'));
+    const report = await upgrade(
+      db,
+      interfere('VerifyProduction', () => giveLoginBack(shop.appRole), 'VerifyProduction'),
+    );
     expect(report.run.status, report.run.error?.message).toBe('needs-operator');
     // The chain: what failed first, then why production was not brought back.
     expect(report.run.error?.message).toMatch(/injected fault: VerifyProduction/);
@@ -124,12 +134,15 @@ describe('a quiesce that stops holding', () => {
     expect(report.run.applied).toEqual(['V2.1__index_order_status.sql', 'V3__customer_order_totals.ts']);
     expect(report.run.standing).toMatchObject({ productionVersion: '3', stillQuiesced: [`db-role:${shop.appRole}`], lock: 'kept' });
     expect(report.run.standing?.next).toContain('safeshift quiesced');
-    expect(report.timeline.some((t) => t.state === 'StartRestoreSnapshot'), 'no restore was started').toBe(false);
+    expect(
+      report.timeline.some((t) => t.state === 'StartRestoreSnapshot'),
+      'no restore was started',
+    ).toBe(false);
     // Production keeps what the run (and the app, since) made of it; the pre-upgrade snapshot is kept.
     expect(await db.withClient(productionState)).not.toEqual(before);
     const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
     try {
-      expect(await ports.ctx.fleet.snapshotStatus(report.run.snapshotId!)).toBe('available');
+      expect(await ports.ctx.fleet.snapshotStatus(defined(report.run.snapshotId, 'the pre-upgrade snapshot id'))).toBe('available');
       expect((await ports.ctx.ledger.getLock(db.database))?.owner, 'the lock is kept for the operator').toBe(report.run.runId);
       await ports.ctx.ledger.breakLock(db.database);
     } finally {

@@ -8,6 +8,7 @@ import { escapeIdentifier } from '../src/core/identifiers.ts';
 import type { RunInput } from '../src/steps/state.ts';
 import { upgradeWorkflow } from '../src/steps/workflows.ts';
 import { testServerUrl } from './support/database.ts';
+import { defined } from './support/defined.ts';
 import { FAULT_MODES, FAULT_RETRY_INTERVAL_MS, faultInjector, withPorts, type Fault } from './support/fault-matrix.ts';
 import { remainingDatabases, TrackedCopies } from './support/run-resources.ts';
 import { leftovers, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
@@ -21,7 +22,9 @@ let shop: ShopTemplate;
 const copies = new TrackedCopies();
 const copy = (prefix: string): Promise<CaseDatabase> => copies.copy(shop, prefix);
 
-beforeAll(async () => { shop = await shopTemplate(100); });
+beforeAll(async () => {
+  shop = await shopTemplate(100);
+});
 afterEach(() => copies.cleanUp());
 afterAll(async () => {
   expect(await remainingDatabases(copies.made), 'no copy, snapshot or clone left').toEqual([]);
@@ -56,8 +59,8 @@ async function snapshotOf(db: CaseDatabase) {
   return { state: await db.withClient(productionState), role: await db.withClient((c) => roleState(c, shop.appRole, db.database)) };
 }
 
-describe('databases that are not an application\'s', () => {
-  it('refuses the ledger\'s own database, the maintenance database and templates, and the ledger keeps every run', async () => {
+describe("databases that are not an application's", () => {
+  it("refuses the ledger's own database, the maintenance database and templates, and the ledger keeps every run", async () => {
     const db = await copy('tgt');
     const done = await upgrade(db.database);
     expect(done.run.status, done.run.error?.message).toBe('succeeded');
@@ -65,7 +68,10 @@ describe('databases that are not an application\'s', () => {
       const report = await upgrade(target);
       expect(report.run.status, `${target}: ${report.run.error?.message}`).toBe('refused');
       expect(report.run.error?.code, target).toBe('TARGET_REFUSED');
-      expect(report.timeline.map((t) => t.state), target).toEqual(['Preflight', 'FinishRefused', 'Refused']);
+      expect(
+        report.timeline.map((t) => t.state),
+        target,
+      ).toEqual(['Preflight', 'FinishRefused', 'Refused']);
     }
     // The run before is still recorded: nothing rewound the ledger.
     await withPorts(db.database, async (p) => expect((await p.ctx.ledger.getRun(done.run.runId))?.status).toBe('succeeded'));
@@ -74,7 +80,7 @@ describe('databases that are not an application\'s', () => {
   it('refuses a snapshot or clone safeshift made, naming the database it belongs to', async () => {
     const db = await copy('tgs');
     const done = await upgrade(db.database);
-    const snapshotId = done.run.snapshotId!;
+    const snapshotId = defined(done.run.snapshotId, 'the snapshot of the run before');
     const report = await upgrade(snapshotId);
     expect(report.run.error?.code).toBe('TARGET_REFUSED');
     expect(report.run.error?.message).toContain(`made for "${db.database}"`);
@@ -102,7 +108,7 @@ describe('quiesce specs checked before the lock', () => {
     const admin = await connectPg(testServerUrl());
     try {
       await admin.query(`create role ${escapeIdentifier(superuser)} superuser login`);
-      const self = (await admin.query<{ u: string }>('select session_user as u')).rows[0]!.u;
+      const self = defined((await admin.query<{ u: string }>('select session_user as u')).rows[0], 'the session user row').u;
       for (const [spec, code, words] of [
         ['db-role:no_such_role_here', 'BAD_OPTION', /does not exist/],
         [`db-role:${superuser}`, 'BAD_OPTION', /is a superuser/],
@@ -126,10 +132,13 @@ describe('the input contract, enforced by the machine itself', () => {
   it('fills in the defaults a pipeline left out (no strategy, no rehearsal flag) in the first state', async () => {
     const db = await copy('in');
     const runId = randomUUID();
-    const result = await withPorts(db.database, (p) => runLocally({
-      definition: upgradeWorkflow(), ctx: p.ctx,
-      input: { run: { runId, kind: 'upgrade', database: db.database, quiesce: [`db-role:${shop.appRole}`] } },
-    }));
+    const result = await withPorts(db.database, (p) =>
+      runLocally({
+        definition: upgradeWorkflow(),
+        ctx: p.ctx,
+        input: { run: { runId, kind: 'upgrade', database: db.database, quiesce: [`db-role:${shop.appRole}`] } },
+      }),
+    );
     expect(result.status, JSON.stringify(result.error)).toBe('SUCCEEDED');
     await withPorts(db.database, async (p) => {
       const run = await p.ctx.ledger.getRun(runId);
@@ -142,10 +151,13 @@ describe('the input contract, enforced by the machine itself', () => {
     const db = await copy('ib');
     const before = await snapshotOf(db);
     const runId = randomUUID();
-    const result = await withPorts(db.database, (p) => runLocally({
-      definition: upgradeWorkflow(), ctx: p.ctx,
-      input: { run: { runId, kind: 'upgrade', database: db.database, strategy: 'yolo', rehearsal: 'yes', quiesce: [`db-role:${shop.appRole}`] } },
-    }));
+    const result = await withPorts(db.database, (p) =>
+      runLocally({
+        definition: upgradeWorkflow(),
+        ctx: p.ctx,
+        input: { run: { runId, kind: 'upgrade', database: db.database, strategy: 'yolo', rehearsal: 'yes', quiesce: [`db-role:${shop.appRole}`] } },
+      }),
+    );
     expect(result.status).toBe('FAILED');
     expect(result.timeline.map((t) => t.state)).toEqual(['Preflight', 'FinishRefused', 'Refused']);
     await withPorts(db.database, async (p) => {
@@ -166,8 +178,13 @@ describe('the refusal path, faulted', () => {
     const db = await copy('rf');
     const before = await snapshotOf(db);
     const fired: Fault[] = [];
-    const report = await withPorts(db.database, (p) => runWorkflow(p, { kind: 'upgrade', database: db.database, quiesce: [] },
-      { invoke: faultInjector(p, [{ state: 'FinishRefused', mode }], fired), retryIntervalMs: FAULT_RETRY_INTERVAL_MS }));
+    const report = await withPorts(db.database, (p) =>
+      runWorkflow(
+        p,
+        { kind: 'upgrade', database: db.database, quiesce: [] },
+        { invoke: faultInjector(p, [{ state: 'FinishRefused', mode }], fired), retryIntervalMs: FAULT_RETRY_INTERVAL_MS },
+      ),
+    );
     expect(fired).toEqual([{ state: 'FinishRefused', mode }]);
     expect(report.run.status).toBe('refused');
     expect(report.run.error?.code).toBe('NOTHING_QUIESCED');

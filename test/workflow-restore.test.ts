@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { restoreWorkflow } from '../src/steps/workflows.ts';
 import type { RunStatus } from '../src/ports.ts';
+import { eachCase, makeLanes, type ShopLane } from './support/case-pool.ts';
+import { defined } from './support/defined.ts';
 import { expectedOutcome, expectSafeOutcome, FAULT_MODES, runOn, taskStates, withPorts, type Fault } from './support/fault-matrix.ts';
 import { dropCase, remainingDatabases, roleExists, TrackedCopies } from './support/run-resources.ts';
 import { leftovers, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
@@ -12,10 +14,11 @@ import { leftovers, productionState, roleState, shopTemplate, type CaseDatabase,
  */
 const MATRIX_TIMEOUT_MS = 600_000;
 
+/** Each lane's `before` is the shop as seeded (version 2): what a pre-upgrade snapshot holds; `after`, after the example upgrade (version 3). */
+let lanes: ShopLane[] = [];
+/** Lane 0's, for the tests that run one case at a time. */
 let shop: ShopTemplate;
-/** The shop as seeded (version 2): what a pre-upgrade snapshot holds. */
 let original: Record<string, unknown>;
-/** The shop after the example upgrade (version 3). */
 let upgraded: Record<string, unknown>;
 let roleBefore: Record<string, unknown>;
 /** The Task states a clean restore enters, in order. */
@@ -30,39 +33,50 @@ const copies = new TrackedCopies();
 const copy = (prefix: string): Promise<CaseDatabase> => copies.copy(shop, prefix);
 
 /** Upgrades a copy (no rehearsal: the matrix needs many) and returns its pre-upgrade snapshot's id. */
-async function upgradeOf(db: CaseDatabase): Promise<string> {
-  const { report } = await runOn(shop, db, { kind: 'upgrade', rehearsal: false });
+async function upgradeOf(db: CaseDatabase, of: ShopTemplate = shop): Promise<string> {
+  const { report } = await runOn(of, db, { kind: 'upgrade', rehearsal: false });
   expect(report.run.status, report.run.error?.message).toBe('succeeded');
   expect(report.run.snapshotId).toBeTruthy();
-  return report.run.snapshotId!;
+  return defined(report.run.snapshotId, 'the pre-upgrade snapshot id');
 }
 
-beforeAll(async () => {
-  shop = await shopTemplate(300);
-  const ref = copies.remember(await shop.copy('rsref'));
+/** A lane: a shop upgraded and restored once, which tells the states a restore goes from and to. */
+async function makeLane(): Promise<ShopLane & { readonly tasks: string[] }> {
+  const made = await shopTemplate(300);
+  const ref = copies.remember(await made.copy('rsref'));
   try {
-    original = await ref.withClient(productionState);
-    roleBefore = await ref.withClient((c) => roleState(c, shop.appRole, ref.database));
-    const snapshotId = await upgradeOf(ref);
-    upgraded = await ref.withClient(productionState);
-    expect(upgraded).not.toEqual(original);
-    const { report } = await runOn(shop, ref, { kind: 'restore', snapshotId });
+    const before = await ref.withClient(productionState);
+    const role = await ref.withClient((c) => roleState(c, made.appRole, ref.database));
+    const snapshotId = await upgradeOf(ref, made);
+    const after = await ref.withClient(productionState);
+    expect(after).not.toEqual(before);
+    const { report } = await runOn(made, ref, { kind: 'restore', snapshotId });
     expect(report.run.status, report.run.error?.message).toBe('succeeded');
-    expect(await ref.withClient(productionState)).toEqual(original);
-    restoreTasks = taskStates(report, restoreWorkflow());
+    expect(await ref.withClient(productionState)).toEqual(before);
+    return { shop: made, before, after, roleBefore: role, tasks: taskStates(report, restoreWorkflow()) };
   } finally {
     await dropCase(ref);
   }
+}
+
+beforeAll(async () => {
+  const made = await makeLanes(makeLane, (lane) => lane.shop.dispose());
+  lanes = made;
+  const first = defined(made[0], 'lane 0');
+  ({ shop, before: original, after: upgraded, roleBefore } = first);
+  restoreTasks = first.tasks;
 });
 
 afterEach(() => copies.cleanUp());
 
 afterAll(async () => {
-  const ends = Object.entries(outcomes).map(([status, n]) => `${status} ${n}`).join(', ');
+  const ends = Object.entries(outcomes)
+    .map(([status, n]) => `${status} ${n}`)
+    .join(', ');
   process.stdout.write(`restore: ${injected} faults injected${ends ? ` (runs ended: ${ends})` : ''}\n`);
-  await shop?.dispose();
-  expect(await remainingDatabases([...copies.made, ...(shop ? [shop.template] : [])]), 'nothing left behind').toEqual([]);
-  if (shop) expect(await roleExists(shop.appRole), 'the app role is dropped').toBe(false);
+  for (const lane of lanes) await lane.shop.dispose();
+  expect(await remainingDatabases([...copies.made, ...lanes.map((l) => l.shop.template)]), 'nothing left behind').toEqual([]);
+  for (const lane of lanes) expect(await roleExists(lane.shop.appRole), 'the app role is dropped').toBe(false);
 });
 
 describe('restore', () => {
@@ -89,8 +103,9 @@ describe('restore', () => {
       const safeties = (await p.ctx.ledger.listSnapshots(db.database)).filter((s) => s.kind === 'safety');
       expect(safeties).toHaveLength(1);
       expect(safeties[0]).toMatchObject({ runId: report.run.runId, status: 'available', schemaVersion: '3' });
-      expect(await p.ctx.fleet.snapshotStatus(safeties[0]!.snapshotId)).toBe('available');
-      return safeties[0]!;
+      const only = defined(safeties[0], 'the safety snapshot');
+      expect(await p.ctx.fleet.snapshotStatus(only.snapshotId)).toBe('available');
+      return only;
     });
 
     const { report: undo } = await runOn(shop, db, { kind: 'restore', snapshotId: safety.snapshotId });
@@ -121,7 +136,7 @@ describe('restore', () => {
     const cases = [
       { snapshotId: otherSnapshot, code: 'SNAPSHOT_FOREIGN', says: other.database },
       { snapshotId: `ss-pre-nosuch-${Date.now()}`, code: 'SNAPSHOT_NOT_FOUND', says: 'safeshift snapshots' },
-      { snapshotId: deleted!.snapshotId, code: 'SNAPSHOT_NOT_FOUND', says: 'no longer available' },
+      { snapshotId: defined(deleted, 'the rehearsal snapshot').snapshotId, code: 'SNAPSHOT_NOT_FOUND', says: 'no longer available' },
     ];
     for (const c of cases) {
       const { report } = await runOn(shop, db, { kind: 'restore', snapshotId: c.snapshotId });
@@ -146,10 +161,11 @@ describe('restore', () => {
 
 describe('restore with a fault at every Task', () => {
   /** One case: a fresh copy, upgraded, then restored to its pre-upgrade snapshot with the faults given. */
-  async function restoreCase(faults: readonly Fault[], label: string, expected: RunStatus) {
+  async function restoreCase(faults: readonly Fault[], label: string, expected: RunStatus, lane = 0) {
+    const { shop, before: original, after: upgraded, roleBefore } = defined(lanes[lane], `lane ${lane}`);
     const db = copies.remember(await shop.copy('rflt'));
     try {
-      const snapshotId = await upgradeOf(db);
+      const snapshotId = await upgradeOf(db, shop);
       expect(await db.withClient(productionState), `${label}: upgraded before the restore`).toEqual(upgraded);
       const { report, fired } = await runOn(shop, db, { kind: 'restore', snapshotId }, faults);
       expect(fired, `${label}: faults fired`).toEqual(faults);
@@ -160,7 +176,11 @@ describe('restore with a fault at every Task', () => {
       await withPorts(db, async (p) => {
         expect(await p.ctx.fleet.snapshotStatus(snapshotId), `${label}: the snapshot to restore is kept`).toBe('available');
         const safeties = (await p.ctx.ledger.listSnapshots(db.database)).filter((s) => s.kind === 'safety');
-        if (report.run.status === 'succeeded') expect(safeties.map((s) => s.status), `${label}: safety snapshot recorded`).toEqual(['available']);
+        if (report.run.status === 'succeeded')
+          expect(
+            safeties.map((s) => s.status),
+            `${label}: safety snapshot recorded`,
+          ).toEqual(['available']);
       });
       return report;
     } finally {
@@ -168,22 +188,40 @@ describe('restore with a fault at every Task', () => {
     }
   }
 
-  it.each(FAULT_MODES)('ends safe when a step %s, at every Task', async (mode) => {
-    expect(restoreTasks.length).toBeGreaterThanOrEqual(10);
-    expect(restoreTasks).toEqual(expect.arrayContaining(['Preflight', 'Quiesce', 'StartSafetySnapshot', 'SwapRestoredInForward', 'VerifyProduction', 'Resume', 'FinishSucceeded']));
-    for (const state of restoreTasks) {
-      await restoreCase([{ state, mode }], `restore ${state} ${mode}`, expectedOutcome(restoreWorkflow(), restoreTasks, { state, mode }));
-    }
-  }, MATRIX_TIMEOUT_MS);
+  it.each(FAULT_MODES)(
+    'ends safe when a step %s, at every Task',
+    async (mode) => {
+      expect(restoreTasks.length).toBeGreaterThanOrEqual(10);
+      expect(restoreTasks).toEqual(
+        expect.arrayContaining(['Preflight', 'Quiesce', 'StartSafetySnapshot', 'SwapRestoredInForward', 'VerifyProduction', 'Resume', 'FinishSucceeded']),
+      );
+      await eachCase(
+        restoreTasks,
+        async (state, lane) => {
+          await restoreCase([{ state, mode }], `restore ${state} ${mode}`, expectedOutcome(restoreWorkflow(), restoreTasks, { state, mode }), lane);
+        },
+        lanes.length,
+      );
+    },
+    MATRIX_TIMEOUT_MS,
+  );
 
-  it.each(FAULT_MODES)('ends safe when a step %s during the rollback', async (mode) => {
-    // A crash right after the swap sends the run down the rollback path (swap back); then a second fault there.
-    const primary: Fault = { state: 'SwapRestoredInForward', mode: 'crashes-after-side-effect' };
-    const probe = await restoreCase([primary], 'restore rollback probe', 'rolled-back');
-    const rollbackTasks = taskStates(probe, restoreWorkflow()).filter((s) => !restoreTasks.includes(s));
-    expect(rollbackTasks).toEqual(expect.arrayContaining(['RollbackPlan', 'SwapBack', 'ResumeAfterRollback', 'CleanupAfterRollback', 'FinishRolledBack']));
-    for (const state of rollbackTasks) {
-      await restoreCase([primary, { state, mode }], `restore rollback ${state} ${mode}`, 'rolled-back');
-    }
-  }, MATRIX_TIMEOUT_MS);
+  it.each(FAULT_MODES)(
+    'ends safe when a step %s during the rollback',
+    async (mode) => {
+      // A crash right after the swap sends the run down the rollback path (swap back); then a second fault there.
+      const primary: Fault = { state: 'SwapRestoredInForward', mode: 'crashes-after-side-effect' };
+      const probe = await restoreCase([primary], 'restore rollback probe', 'rolled-back');
+      const rollbackTasks = taskStates(probe, restoreWorkflow()).filter((s) => !restoreTasks.includes(s));
+      expect(rollbackTasks).toEqual(expect.arrayContaining(['RollbackPlan', 'SwapBack', 'ResumeAfterRollback', 'CleanupAfterRollback', 'FinishRolledBack']));
+      await eachCase(
+        rollbackTasks,
+        async (state, lane) => {
+          await restoreCase([primary, { state, mode }], `restore rollback ${state} ${mode}`, 'rolled-back', lane);
+        },
+        lanes.length,
+      );
+    },
+    MATRIX_TIMEOUT_MS,
+  );
 });

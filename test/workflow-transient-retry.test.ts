@@ -18,14 +18,20 @@ beforeAll(async () => {
   shop = await shopTemplate(50);
   const ref = await shop.copy('trref');
   try {
-    const report = await upgrade(ref, invokeOnce(undefined, () => new Error('unused')));
+    const report = await upgrade(
+      ref,
+      invokeOnce(undefined, () => new Error('unused')),
+    );
     expect(report.run.status, report.run.error?.message).toBe('succeeded');
     after = await ref.withClient(productionState);
   } finally {
     await ref.drop();
   }
 }, 120_000);
-afterAll(async () => { await shop?.dispose(); });
+// Unset when beforeAll failed before making it.
+afterAll(async () => {
+  await (shop as ShopTemplate | undefined)?.dispose();
+});
 
 const socketError = (code: string) => Object.assign(new Error(`read ${code}`), { code, syscall: 'read' });
 /** What node-postgres gives for a session the server ended at shutdown. */
@@ -47,22 +53,34 @@ async function upgrade(db: CaseDatabase, invoke: StepInvoker): Promise<WorkflowR
   const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
   try {
     // Fast retries: what is tested here is which failures are retried, not how long the wait is.
-    return await runWorkflow(ports, { kind: 'upgrade', database: db.database, quiesce: [`db-role:${shop.appRole}`], rehearsal: false },
-      { invoke, retryIntervalMs: 10 });
+    return await runWorkflow(
+      ports,
+      { kind: 'upgrade', database: db.database, quiesce: [`db-role:${shop.appRole}`], rehearsal: false },
+      { invoke, retryIntervalMs: 10 },
+    );
   } finally {
     await ports.close();
   }
 }
 
 describe('a step failing with a SafeshiftError around a dropped connection', () => {
-  it.each([
+  it.each<[string, string, () => SafeshiftError]>([
     ['Quiesce', 'a ConnectionError around ECONNRESET', () => new ConnectionError('lost the connection to the server', socketError('ECONNRESET'))],
-    ['CheckPreUpgradeSnapshot', 'a ConnectionError around a connection node-postgres saw end',
-      () => new ConnectionError('lost the connection', new Error('Connection terminated unexpectedly'))],
-    ['MigrateProduction', 'a transactional migration ended by a server shutdown (57P01)',
-      () => new MigrationError('MIGRATION_FAILED', 'V3 failed: terminating connection', { outcome: 'rolled-back', cause: adminShutdown() })],
-    ['VerifyProduction', 'an INTERNAL SafeshiftError around an Error around ECONNRESET',
-      () => new SafeshiftError('INTERNAL', 'verify could not run', { cause: new Error('query failed', { cause: socketError('ECONNRESET') }) })],
+    [
+      'CheckPreUpgradeSnapshot',
+      'a ConnectionError around a connection node-postgres saw end',
+      () => new ConnectionError('lost the connection', new Error('Connection terminated unexpectedly')),
+    ],
+    [
+      'MigrateProduction',
+      'a transactional migration ended by a server shutdown (57P01)',
+      () => new MigrationError('MIGRATION_FAILED', 'V3 failed: terminating connection', { outcome: 'rolled-back', cause: adminShutdown() }),
+    ],
+    [
+      'VerifyProduction',
+      'an INTERNAL SafeshiftError around an Error around ECONNRESET',
+      () => new SafeshiftError('INTERNAL', 'verify could not run', { cause: new Error('query failed', { cause: socketError('ECONNRESET') }) }),
+    ],
   ])('at %s (%s) is retried and the run succeeds', async (state, _what, fault) => {
     const db = await shop.copy('tr');
     try {
@@ -81,8 +99,10 @@ describe('a step failing with a SafeshiftError around a dropped connection', () 
     const db = await shop.copy('trno');
     try {
       const before = await db.withClient(productionState);
-      const invoke = invokeOnce('MigrateProduction', () => new MigrationError('MIGRATION_FAILED', 'V2.1 failed after 1 of 2 statements',
-        { outcome: 'needs-operator', cause: adminShutdown() }));
+      const invoke = invokeOnce(
+        'MigrateProduction',
+        () => new MigrationError('MIGRATION_FAILED', 'V2.1 failed after 1 of 2 statements', { outcome: 'needs-operator', cause: adminShutdown() }),
+      );
       const report = await upgrade(db, invoke);
       expect(invoke.calls(), 'MigrateProduction was not called again').toBe(1);
       expect(report.run.status).toBe('rolled-back');
@@ -97,16 +117,25 @@ describe('a step failing with a SafeshiftError around a dropped connection', () 
 describe('the local runner between retries', () => {
   /** One Task, retried once on Transient after exactly one second (no jitter), and a step that fails once. */
   const definition = {
-    Comment: 'one retried Task', StartAt: 'Only',
-    States: { Only: { Type: 'Task', Resource: '${finishFunctionArn}', Parameters: { 'state.$': '$', args: {} }, Retry: [{ ErrorEquals: ['Transient'], IntervalSeconds: 1, MaxAttempts: 1, BackoffRate: 1 }], End: true } },
+    Comment: 'one retried Task',
+    StartAt: 'Only',
+    States: {
+      Only: {
+        Type: 'Task',
+        Resource: '${finishFunctionArn}',
+        Parameters: { 'state.$': '$', args: {} },
+        Retry: [{ ErrorEquals: ['Transient'], IntervalSeconds: 1, MaxAttempts: 1, BackoffRate: 1 }],
+        End: true,
+      },
+    },
   };
   async function timedRun(retryIntervalMs?: number): Promise<{ status: string; ms: number }> {
     const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: 'unused', migrationsDir: EXAMPLE_MIGRATIONS });
     let failed = false;
-    const invoke: StepInvoker = async () => {
-      if (failed) return {};
+    const invoke: StepInvoker = () => {
+      if (failed) return Promise.resolve({});
       failed = true;
-      throw new ConnectionError('lost the connection', socketError('ECONNRESET'));
+      return Promise.reject(new ConnectionError('lost the connection', socketError('ECONNRESET')));
     };
     const started = Date.now();
     try {

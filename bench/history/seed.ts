@@ -21,9 +21,17 @@ export async function seedHistory(client: pg.Client, dir: string): Promise<numbe
   try {
     for (const file of migrations) {
       await history.insert({
-        version: file.version?.text ?? null, description: file.description, type: 'SQL', script: file.script,
-        checksum: file.checksum, executionMs: 3, success: true, runId: 'bench-seed', phase: file.directives.phase,
-        statementsApplied: null, statementsTotal: null,
+        version: file.version?.text ?? null,
+        description: file.description,
+        type: 'SQL',
+        script: file.script,
+        checksum: file.checksum,
+        executionMs: 3,
+        success: true,
+        runId: 'bench-seed',
+        phase: file.directives.phase,
+        statementsApplied: null,
+        statementsTotal: null,
       });
     }
     await client.query('commit');

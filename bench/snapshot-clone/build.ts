@@ -54,7 +54,11 @@ const TABLES: readonly { readonly name: string; readonly sql: (rows: number) => 
  * const { bytes } = await buildDatabase(serverUrl, 'bench_1gb', 1024 ** 3);
  * ```
  */
-export async function buildDatabase(serverUrl: string, database: string, targetBytes: number): Promise<{ bytes: number; rowsPerTable: number; fingerprint: Fingerprint }> {
+export async function buildDatabase(
+  serverUrl: string,
+  database: string,
+  targetBytes: number,
+): Promise<{ bytes: number; rowsPerTable: number; fingerprint: Fingerprint }> {
   const rowsPerTable = Math.max(10_000, Math.round((targetBytes - EMPTY_DATABASE_BYTES) / BYTES_PER_ROW_PAIR));
   const admin = await connectPg(serverUrl);
   try {
@@ -64,16 +68,18 @@ export async function buildDatabase(serverUrl: string, database: string, targetB
     await admin.end();
   }
   const url = withDatabase(serverUrl, database);
-  await Promise.all(TABLES.map(async (t) => {
-    const c = await connectPg(url);
-    try {
-      // Only this loading session: index builds sort in memory instead of spilling to disk.
-      await c.query(`set maintenance_work_mem = '256MB'`);
-      for (const statement of t.sql(rowsPerTable)) await c.query(statement);
-    } finally {
-      await c.end();
-    }
-  }));
+  await Promise.all(
+    TABLES.map(async (t) => {
+      const c = await connectPg(url);
+      try {
+        // Only this loading session: index builds sort in memory instead of spilling to disk.
+        await c.query(`set maintenance_work_mem = '256MB'`);
+        for (const statement of t.sql(rowsPerTable)) await c.query(statement);
+      } finally {
+        await c.end();
+      }
+    }),
+  );
   const c = await connectPg(url);
   try {
     await c.query('vacuum (freeze, analyze)');

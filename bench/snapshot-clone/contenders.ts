@@ -46,20 +46,24 @@ export interface CopyContender {
  * safeshift's local fleet as `upgrade --strategy swap` and a rehearsal-free restore use it: a
  * snapshot and a clone of the same moment, both copied from the database at once.
  */
-export const fleetContender: CopyContender = fleetRun('safeshift TemplateFleet: snapshot + clone, at once',
-  'TemplateFleet.startSnapshotAndClone (the source blocked once, then CREATE DATABASE … TEMPLATE <db> STRATEGY FILE_COPY into the snapshot and into the clone on two sessions at the same time; the snapshot tagged and sealed, the clone given owner/ACL/settings), '
-    + 'as the upgrade\'s swap strategy takes its pre-upgrade snapshot and new clone; each copy fsyncs its files and checkpoints, as CREATE DATABASE does',
+export const fleetContender: CopyContender = fleetRun(
+  'safeshift TemplateFleet: snapshot + clone, at once',
+  'TemplateFleet.startSnapshotAndClone (the source blocked once, then CREATE DATABASE … TEMPLATE <db> STRATEGY FILE_COPY into the snapshot and into the clone on two sessions at the same time; the snapshot tagged and sealed, the clone given owner/ACL/settings), ' +
+    "as the upgrade's swap strategy takes its pre-upgrade snapshot and new clone; each copy fsyncs its files and checkpoints, as CREATE DATABASE does",
   async (fleet, target, snapshotId, cloneId, tags) => {
     await fleet.startSnapshotAndClone(target.database, snapshotId, cloneId, { ...tags, kind: 'pre-upgrade' });
-  });
+  },
+);
 
 /** The fleet the other way round: a snapshot, then a clone made from it (a copy of the copy), as fleets without the at-once path do. */
-export const fleetSequentialContender: CopyContender = fleetRun('safeshift TemplateFleet: snapshot, then clone of it',
+export const fleetSequentialContender: CopyContender = fleetRun(
+  'safeshift TemplateFleet: snapshot, then clone of it',
   'TemplateFleet.startSnapshot then startClone from that snapshot: the clone copies the snapshot after it is made (the order an RDS fleet must follow)',
   async (fleet, target, snapshotId, cloneId, tags) => {
     await fleet.startSnapshot(target.database, snapshotId, { ...tags, kind: 'pre-upgrade' });
     await fleet.startClone(snapshotId, cloneId, { ...tags, kind: 'clone' });
-  });
+  },
+);
 
 type FleetWork = (fleet: TemplateFleet, target: CopyTarget, snapshotId: string, cloneId: string, tags: { runId: string; database: string }) => Promise<void>;
 
@@ -74,7 +78,11 @@ function fleetRun(name: string, how: string, work: FleetWork): CopyContender {
       const cloneId = `ss-bench-clone-${round}`;
       const copying = new CopyClock();
       // Same run, same disk moment: the fleet's own share is not blurred by the noise between runs.
-      const untap = tapPg({ query: (text, ms) => { if (/^\s*create database/i.test(text)) copying.add(performance.now() - ms, performance.now()); } });
+      const untap = tapPg({
+        query: (text, ms) => {
+          if (/^\s*create database/i.test(text)) copying.add(performance.now() - ms, performance.now());
+        },
+      });
       try {
         const began = performance.now();
         await work(fleet, target, snapshotId, cloneId, { runId: `bench-${round}`, database: target.database });
@@ -115,12 +123,19 @@ export const bareCopyContender: CopyContender = {
   how: 'the same two copies as the at-once fleet (source -> a and source -> b, concurrently) as two bare CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY on two open sessions: no tags, no blocking or ending of sessions, no ACL copy, no connections opened',
   async run(target, round) {
     const [a, b] = [`bench_bare_a_${round}`, `bench_bare_b_${round}`];
-    const sessions = [await connectPg(target.serverUrl), await connectPg(target.serverUrl)];
-    const [admin] = sessions as [pg.Client, pg.Client];
+    const sessions: readonly [pg.Client, pg.Client] = [await connectPg(target.serverUrl), await connectPg(target.serverUrl)];
+    const [admin, other] = sessions;
     try {
       for (const d of [b, a]) await admin.query(`drop database if exists ${escapeIdentifier(d)} with (force)`);
       const began = performance.now();
-      await Promise.all([a, b].map((d, i) => sessions[i]!.query(`create database ${escapeIdentifier(d)} template ${escapeIdentifier(target.database)} strategy file_copy`)));
+      await Promise.all(
+        (
+          [
+            [a, admin],
+            [b, other],
+          ] as const
+        ).map(([d, session]) => session.query(`create database ${escapeIdentifier(d)} template ${escapeIdentifier(target.database)} strategy file_copy`)),
+      );
       const ended = performance.now();
       await checkDatabase(target, b, 'the second bare copy');
       return { ms: ended - began };
@@ -134,8 +149,9 @@ export const bareCopyContender: CopyContender = {
 /** What an operator types: a new database, then `pg_dump -Fc <db> | pg_restore -d <new>` with default settings. */
 export const dumpRestoreContender: CopyContender = {
   name: 'pg_dump -Fc | pg_restore',
-  how: 'CREATE DATABASE <new>, then `pg_dump -Fc <db> | pg_restore -d <new>` in bash with pipefail, default settings (custom format, default compression, one job: a pipe allows no -j); '
-    + 'timed until pg_restore exits (its data is committed; the data files are flushed by a later checkpoint, which is not timed, so this favours it)',
+  how:
+    'CREATE DATABASE <new>, then `pg_dump -Fc <db> | pg_restore -d <new>` in bash with pipefail, default settings (custom format, default compression, one job: a pipe allows no -j); ' +
+    'timed until pg_restore exits (its data is committed; the data files are flushed by a later checkpoint, which is not timed, so this favours it)',
   async unavailable() {
     const bash = await runProgram('bash', ['-c', 'exit 0']).catch(() => undefined);
     return bash?.code === 0 ? undefined : 'bash is needed for the pipe (set -o pipefail) and was not found';
@@ -149,8 +165,18 @@ export const dumpRestoreContender: CopyContender = {
       await admin.query(`create database ${escapeIdentifier(restored)}`);
       const created = performance.now();
       // The programs and names are arguments ($0…$3), never spliced into the script; the password travels in the environment.
-      await mustRun('bash', ['-c', 'set -o pipefail; "$0" -Fc -d "$2" | "$1" -d "$3"',
-        path.join(target.bin.dir, 'pg_dump'), path.join(target.bin.dir, 'pg_restore'), target.database, restored], { env: toolEnv(target.serverUrl) });
+      await mustRun(
+        'bash',
+        [
+          '-c',
+          'set -o pipefail; "$0" -Fc -d "$2" | "$1" -d "$3"',
+          path.join(target.bin.dir, 'pg_dump'),
+          path.join(target.bin.dir, 'pg_restore'),
+          target.database,
+          restored,
+        ],
+        { env: toolEnv(target.serverUrl) },
+      );
       const ended = performance.now();
       await checkDatabase(target, restored, 'the restored database');
       return { ms: ended - began, parts: { createdb: created - began, 'dump | restore': ended - created } };
@@ -173,7 +199,8 @@ const FILE_COPY_NAMES: Record<FileCopyMode, string> = {
 const FILE_COPY_HOWS: Record<FileCopyMode, string> = {
   one: '`cp -r <data>/base/<oid> <dir>` then `sync <dir> <dir>/*` (fsync of each file, as CREATE DATABASE does); no catalog entry, so not a usable database: the floor for copying its bytes',
   'copy-of-copy': 'the same, then the copy copied again the same way: the bytes a snapshot and then a clone made from it move',
-  'two-at-once': 'two such copies of the source running at the same time: the bytes a snapshot and a clone of the same moment move, moved as the fleet moves them',
+  'two-at-once':
+    'two such copies of the source running at the same time: the bytes a snapshot and a clone of the same moment move, moved as the fleet moves them',
 };
 
 /**
@@ -217,7 +244,11 @@ export function fileCopyContender(mode: FileCopyMode): CopyContender {
         for (const dir of dirs) {
           const listing = await folderListing(dir);
           const differ = [...new Set([...listing.keys(), ...source.keys()])].filter((f) => listing.get(f) !== source.get(f));
-          if (differ.length > 0) throw new Error(`the copy in ${dir} differs from the source in ${differ.length} file(s), e.g. ${differ[0]}: ${listing.get(differ[0]!)} vs ${source.get(differ[0]!)} bytes`);
+          const [first] = differ;
+          if (first !== undefined)
+            throw new Error(
+              `the copy in ${dir} differs from the source in ${differ.length} file(s), e.g. ${first}: ${listing.get(first)} vs ${source.get(first)} bytes`,
+            );
         }
         return { ms: ended - began };
       } finally {
@@ -246,8 +277,12 @@ function toolEnv(url: string): NodeJS.ProcessEnv {
   const u = new URL(url);
   return {
     ...process.env,
-    PGHOST: u.hostname, PGPORT: u.port || '5432', PGUSER: decodeURIComponent(u.username), PGPASSWORD: decodeURIComponent(u.password),
-    PGCONNECT_TIMEOUT: '10', PGAPPNAME: 'safeshift bench',
+    PGHOST: u.hostname,
+    PGPORT: u.port || '5432',
+    PGUSER: decodeURIComponent(u.username),
+    PGPASSWORD: decodeURIComponent(u.password),
+    PGCONNECT_TIMEOUT: '10',
+    PGAPPNAME: 'safeshift bench',
   };
 }
 

@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 
 /** What a finished program left: its exit code (null when a signal ended it) and its output. */
 export interface Ran {
@@ -36,8 +37,12 @@ export function runProgram(file: string, args: readonly string[], opts: RunOptio
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { if (stdout.length < KEEP_CHARS) stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { if (stderr.length < KEEP_CHARS) stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      if (stdout.length < KEEP_CHARS) stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < KEEP_CHARS) stderr += d.toString();
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
@@ -50,14 +55,17 @@ export async function mustRun(file: string, args: readonly string[], opts: RunOp
   return ran;
 }
 
+const execFileAsync = promisify(execFile);
+
 /** The uid and gid of the `postgres` OS user when this process is root (the server refuses root), else undefined. */
 export async function postgresUserIds(): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0) return undefined;
-  const id = (flag: string): Promise<number> => new Promise((resolve, reject) =>
-    execFile('id', [flag, 'postgres'], (e, out) => (e ? reject(e) : resolve(Number.parseInt(out, 10)))));
+  const id = async (flag: string): Promise<number> => Number.parseInt((await execFileAsync('id', [flag, 'postgres'])).stdout, 10);
   try {
     return { uid: await id('-u'), gid: await id('-g') };
   } catch {
-    throw new Error('running as root, but there is no "postgres" OS user to run a private PostgreSQL server as (PostgreSQL refuses root); create one, or run the benchmark as an ordinary user');
+    throw new Error(
+      'running as root, but there is no "postgres" OS user to run a private PostgreSQL server as (PostgreSQL refuses root); create one, or run the benchmark as an ordinary user',
+    );
   }
 }

@@ -63,12 +63,19 @@ export async function findPgBinDirs(): Promise<PgBinDir[]> {
 /** The version line a program prints (`postgres (PostgreSQL) 15.18 …`), or `unknown`. */
 export async function programVersion(file: string): Promise<string> {
   const ran = await runProgram(file, ['--version']).catch(() => undefined);
-  return ran?.stdout.trim() || 'unknown';
+  const said = ran?.stdout.trim();
+  return said === undefined || said === '' ? 'unknown' : said;
 }
 
 async function allExecutable(dir: string, tools: readonly string[]): Promise<boolean> {
   for (const t of tools) {
-    if (!(await access(path.join(dir, t), constants.X_OK).then(() => true, () => false))) return false;
+    if (
+      !(await access(path.join(dir, t), constants.X_OK).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return false;
   }
   return true;
 }

@@ -53,7 +53,11 @@ export async function startPrivateCluster(bin: PgBinDir, log: (line: string) => 
     await rm(pwFile, { force: true });
     const port = await freePort();
     // Appended: later lines win. No unix socket, so nothing clashes with a system server's /var/run/postgresql.
-    await writeFile(path.join(dataDir, 'postgresql.conf'), `\n# safeshift bench\nlisten_addresses = '127.0.0.1'\nport = ${port}\nunix_socket_directories = ''\n`, { flag: 'a' });
+    await writeFile(
+      path.join(dataDir, 'postgresql.conf'),
+      `\n# safeshift bench\nlisten_addresses = '127.0.0.1'\nport = ${port}\nunix_socket_directories = ''\n`,
+      { flag: 'a' },
+    );
     await mustRun(path.join(bin.dir, 'pg_ctl'), ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60'], asServerUser);
     started = true;
     log(`snapshot-clone-1gb: started a private PostgreSQL ${bin.major} (${bin.dir}) in ${root} on 127.0.0.1:${port}`);

@@ -29,12 +29,15 @@ export function profiled(profiler: WorkflowProfiler): Instrument {
  * rollback path, not the upgrade. The pre-upgrade snapshot, which safeshift keeps on purpose for
  * Restore, is deleted: the benchmark leaves nothing behind.
  */
-export async function runUpgrade(ctx: BenchContext, opts: {
-  readonly database: string;
-  readonly migrationsDir: string;
-  readonly input: Omit<RunInput, 'runId' | 'database' | 'kind'>;
-  readonly instrument?: Instrument;
-}): Promise<WorkflowReport> {
+export async function runUpgrade(
+  ctx: BenchContext,
+  opts: {
+    readonly database: string;
+    readonly migrationsDir: string;
+    readonly input: Omit<RunInput, 'runId' | 'database' | 'kind'>;
+    readonly instrument?: Instrument;
+  },
+): Promise<WorkflowReport> {
   const opened = await openLocalPorts({ serverUrl: ctx.serverUrl, database: opts.database, migrationsDir: opts.migrationsDir });
   try {
     const { ports, invoke } = opts.instrument?.(opened) ?? { ports: opened };

@@ -30,7 +30,10 @@ export function tapPg(listener: PgListener): () => void {
       const last = args[args.length - 1];
       if (typeof last === 'function') {
         const callback = last as (...a: unknown[]) => unknown;
-        args[args.length - 1] = (...cbArgs: unknown[]) => { done(); return callback(...cbArgs); };
+        args[args.length - 1] = (...cbArgs: unknown[]) => {
+          done();
+          return callback(...cbArgs);
+        };
         return original.apply(this, args);
       }
       const result = original.apply(this, args);

@@ -67,7 +67,8 @@ export class WorkflowProfiler {
   wrap(ports: LocalPorts): LocalPorts {
     const { ctx } = ports;
     const connector = this.timed(ctx.connector, PORT_LABEL.connector, (method, value) =>
-      method === 'connect' ? this.timed(value as object, PORT_LABEL.session) : value);
+      method === 'connect' ? this.timed(value as object, PORT_LABEL.session) : value,
+    );
     const quiescers = { create: (spec: string, database: string) => this.timed(ctx.quiescers.create(spec, database), PORT_LABEL.quiescer) };
     return {
       ctx: { ...ctx, ledger: this.timed(ctx.ledger, PORT_LABEL.ledger), fleet: this.timed(ctx.fleet, PORT_LABEL.fleet), connector, quiescers },
@@ -113,12 +114,20 @@ export class WorkflowProfiler {
         return (...args: unknown[]) => {
           const state = this.current;
           const began = performance.now();
-          const settle = (ms: number) => { if (state) this.add(state, (p) => portTally(p, label), ms); };
+          const settle = (ms: number) => {
+            if (state) this.add(state, (p) => portTally(p, label), ms);
+          };
           const result = (value as (...a: unknown[]) => unknown).apply(obj, args);
           if (result && typeof (result as Promise<unknown>).then === 'function') {
             return (result as Promise<unknown>).then(
-              (v) => { settle(performance.now() - began); return map ? map(key, v) : v; },
-              (e: unknown) => { settle(performance.now() - began); throw e; },
+              (v) => {
+                settle(performance.now() - began);
+                return map ? map(key, v) : v;
+              },
+              (e: unknown) => {
+                settle(performance.now() - began);
+                throw e;
+              },
             );
           }
           return map ? map(key, result) : result;

@@ -76,8 +76,10 @@ export function classifyDbFailure(error: unknown, phase: FailurePhase): DbFailur
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (state !== undefined) {
-    const unavailable = UNAVAILABLE_STATES.get(state) ?? (phase === 'connect' ? CONNECT_REFUSED_STATES.get(state) : undefined)
-      ?? (state.startsWith('08') ? 'connection failure' : undefined);
+    const unavailable =
+      UNAVAILABLE_STATES.get(state) ??
+      (phase === 'connect' ? CONNECT_REFUSED_STATES.get(state) : undefined) ??
+      (state.startsWith('08') ? 'connection failure' : undefined);
     if (unavailable !== undefined) {
       const lost = phase === 'query' && (SESSION_LOST_STATES.has(state) || state.startsWith('08'));
       return { kind: 'unavailable', written: lost ? 'unknown' : 'no', reason: `${unavailable} (SQLSTATE ${state})` };

@@ -52,7 +52,8 @@ async function main(): Promise<number> {
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
   const port = Number(values.port);
   // An empty variable is "not set", not a file named "".
-  const stateFile = values['state-file'] ?? (process.env.SHOP_API_STATE_FILE || undefined);
+  const envStateFile = process.env.SHOP_API_STATE_FILE;
+  const stateFile = values['state-file'] ?? (envStateFile === '' ? undefined : envStateFile);
   if (!databaseUrl) {
     err(`--database-url (or DATABASE_URL) is required\n\n${USAGE}`);
     return 2;
@@ -63,9 +64,9 @@ async function main(): Promise<number> {
   }
   const api = await startShopApi({ databaseUrl, port, ...(stateFile ? { stateFile } : {}), log: (line) => err(`shop-api: ${line}`) });
   err(`shop API on ${api.url} (database ${redactUrl(databaseUrl)}); maintenance endpoint ${api.maintenanceUrl}`);
-  err(stateFile
-    ? `mode ${api.startMode}, recorded in ${stateFile}`
-    : 'mode normal, kept in memory only (no --state-file): a restart comes back in normal mode');
+  err(
+    stateFile ? `mode ${api.startMode}, recorded in ${stateFile}` : 'mode normal, kept in memory only (no --state-file): a restart comes back in normal mode',
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -78,7 +79,9 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (error: unknown) => {
     err(`shop API failed: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;

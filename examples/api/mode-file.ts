@@ -26,7 +26,7 @@ export async function readModeFile(file: string): Promise<ApiMode | undefined> {
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`cannot read the state file ${file}: ${(error as Error).message}`);
+    throw new Error(`cannot read the state file ${file}: ${(error as Error).message}`, { cause: error });
   }
   let mode: unknown;
   try {

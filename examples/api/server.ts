@@ -45,7 +45,10 @@ const MAX_INT4 = 2_147_483_647;
 const INSERT_ORDER = 'insert into orders (customer_id, amount_cents) values ($1, $2) returning id';
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'HttpError';
   }
@@ -95,7 +98,7 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
   const drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
   const stateFile = opts.stateFile;
   // Read before anything listens: a request must never see a mode the file contradicts.
-  const startMode = stateFile === undefined ? 'normal' : (await readModeFile(stateFile)) ?? 'normal';
+  const startMode = stateFile === undefined ? 'normal' : ((await readModeFile(stateFile)) ?? 'normal');
   // Recording the first mode now finds an unwritable path at start, not in the middle of a quiesce.
   if (stateFile !== undefined) await writeModeFile(stateFile, startMode);
   const pool = new pg.Pool({
@@ -116,7 +119,7 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
   // has resumed. 'connect' is emitted before the client is handed out, so a listener attached there
   // covers every client for its whole life. The statement in flight still fails with the error, and a
   // client whose connection broke is not queryable, so release() discards it instead of reusing it.
-  const lost = new WeakSet<object>();
+  const lost = new WeakSet();
   const reportLost = (error: Error, client: object | undefined) => {
     // One session's end comes as several errors (the FATAL, then the socket closing): log it once.
     if (client !== undefined) {
@@ -145,7 +148,9 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
       // One autocommit statement: pg resolves it only on ReadyForQuery, which the server sends
       // after the implicit transaction has committed, so a result here means the row is durable.
       const result = await client.query<{ id: string }>(INSERT_ORDER, [customerId, amountCents]);
-      return Number(result.rows[0]!.id);
+      const row = result.rows[0];
+      if (!row) throw new Error('the insert returned no row');
+      return Number(row.id);
     } catch (error) {
       failed = error;
       throw failure(error, 'query');
@@ -167,8 +172,13 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
     const key = `${method} ${path}`;
     if (key === 'POST /orders') return postOrder(req, res);
     if (key === 'GET /orders/count') {
-      const { rows } = await pool.query<{ count: string }>('select count(*) as count from orders').catch((e) => { throw failure(e, 'query'); });
-      return send(res, 200, { count: Number(rows[0]!.count) });
+      const { rows } = await pool.query<{ count: string }>('select count(*) as count from orders').catch((e: unknown) => {
+        throw failure(e, 'query');
+      });
+      const row = rows[0];
+      if (!row) throw new Error('count(*) returned no row');
+      send(res, 200, { count: Number(row.count) });
+      return;
     }
     if (key === 'GET /health') {
       try {
@@ -176,9 +186,13 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
       } catch (error) {
         throw failure(error, 'query');
       }
-      return send(res, 200, { status: 'ok', mode: gate.mode });
+      send(res, 200, { status: 'ok', mode: gate.mode });
+      return;
     }
-    if (key === 'GET /maintenance') return send(res, 200, { mode: gate.mode, inFlight: gate.inFlight });
+    if (key === 'GET /maintenance') {
+      send(res, 200, { mode: gate.mode, inFlight: gate.inFlight });
+      return;
+    }
     return putMaintenance(req, res);
   }
 
@@ -189,7 +203,8 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
     // a concurrent PUT /maintenance will wait for.
     if (!gate.tryEnter()) {
       counters.refused += 1;
-      return send(res, 503, { error: 'the shop is in maintenance; try again shortly', written: 'no' }, true);
+      send(res, 503, { error: 'the shop is in maintenance; try again shortly', written: 'no' }, true);
+      return;
     }
     try {
       const id = await insertOrder(order.customerId, order.amountCents);
@@ -230,7 +245,8 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
         gate.resume();
       });
       log('maintenance off: taking writes');
-      return send(res, 200, { mode: gate.mode, inFlight: gate.inFlight });
+      send(res, 200, { mode: gate.mode, inFlight: gate.inFlight });
+      return;
     }
     // Writes are refused at once, before the file is written; the 200 waits for both.
     await changeMode(async () => {
@@ -239,9 +255,15 @@ export async function startShopApi(opts: ShopApiOptions): Promise<ShopApi> {
     });
     log(`maintenance on: refusing writes, waiting for ${gate.inFlight} in flight`);
     const drained = await gate.drain(drainTimeoutMs);
-    if (drained === 'drained') return send(res, 200, { mode: 'maintenance' satisfies ApiMode, inFlight: 0 });
-    if (drained === 'resumed') return send(res, 409, { mode: gate.mode, inFlight: gate.inFlight, error: 'switched back to normal before the writes in flight finished' });
-    return send(res, 503, { mode: gate.mode, inFlight: gate.inFlight, error: `writes still in flight after ${drainTimeoutMs} ms; PUT again to keep waiting` }, true);
+    if (drained === 'drained') {
+      send(res, 200, { mode: 'maintenance' satisfies ApiMode, inFlight: 0 });
+      return;
+    }
+    if (drained === 'resumed') {
+      send(res, 409, { mode: gate.mode, inFlight: gate.inFlight, error: 'switched back to normal before the writes in flight finished' });
+      return;
+    }
+    send(res, 503, { mode: gate.mode, inFlight: gate.inFlight, error: `writes still in flight after ${drainTimeoutMs} ms; PUT again to keep waiting` }, true);
   }
 
   const server = http.createServer((req, res) => {

@@ -55,7 +55,13 @@ export async function runDemo(log: Logger, onState: (run: string, state: string)
     const first = await openLocalPorts({ serverUrl: server.url, database: DATABASE, migrationsDir: MIGRATIONS, verifyDir: VERIFY, log });
     try {
       log.info('\nupgrade 1: to version 3 (rehearse on a clone, quiesce, snapshot, migrate, verify, resume)');
-      upgrades.push(await runWorkflow(first, { kind: 'upgrade', database: DATABASE, targetVersion: '3', quiesce, rehearsal: true }, { onState: (s) => onState('upgrade 1', s) }));
+      upgrades.push(
+        await runWorkflow(
+          first,
+          { kind: 'upgrade', database: DATABASE, targetVersion: '3', quiesce, rehearsal: true },
+          { onState: (s) => onState('upgrade 1', s) },
+        ),
+      );
     } finally {
       await first.close();
     }
@@ -64,8 +70,10 @@ export async function runDemo(log: Logger, onState: (run: string, state: string)
     for (const file of ['V4__orders_add_note.sql', 'V5__orders_amount_positive.sql']) await cp(path.join(HERE, file), path.join(failingDir, file));
     const second = await openLocalPorts({ serverUrl: server.url, database: DATABASE, migrationsDir: failingDir, verifyDir: VERIFY, log });
     try {
-      log.info('\nupgrade 2: to version 5; V4 applies, V5\'s CHECK fails on real rows. Rehearsal is skipped so the failure reaches production,\n'
-        + 'which is restored from the pre-upgrade snapshot (with the rehearsal, the upgrade would have been refused before any downtime)');
+      log.info(
+        "\nupgrade 2: to version 5; V4 applies, V5's CHECK fails on real rows. Rehearsal is skipped so the failure reaches production,\n" +
+          'which is restored from the pre-upgrade snapshot (with the rehearsal, the upgrade would have been refused before any downtime)',
+      );
       upgrades.push(await runWorkflow(second, { kind: 'upgrade', database: DATABASE, quiesce, rehearsal: false }, { onState: (s) => onState('upgrade 2', s) }));
     } finally {
       await second.close();
@@ -78,11 +86,13 @@ export async function runDemo(log: Logger, onState: (run: string, state: string)
   }
   const present = await countPresent(withDatabase(server.url, DATABASE), writes.acknowledgedIds);
   const report = {
-    database: DATABASE, rows: shop.rows, upgrades,
+    database: DATABASE,
+    rows: shop.rows,
+    upgrades,
     writes: { acknowledged: writes.acknowledgedIds.length, present, refused: writes.refused, errors: writes.errors },
   };
-  const asExpected = upgrades[0]?.run.status === 'succeeded' && upgrades[1]?.run.status === 'rolled-back'
-    && present === writes.acknowledgedIds.length && writes.errors === 0;
+  const asExpected =
+    upgrades[0]?.run.status === 'succeeded' && upgrades[1]?.run.status === 'rolled-back' && present === writes.acknowledgedIds.length && writes.errors === 0;
   return { ...report, asExpected };
 }
 

@@ -11,7 +11,9 @@ import type { PortFactory } from '../aws-context.ts';
  * export const handler = createStepHandler('migrate', { connector: connectorPort });
  * ```
  */
-export const connectorPort: PortFactory<Connector> = (settings) => new SecretsConnector({
-  secretArn: settings.secretArn, target: settings.databaseKind,
-  ...(settings.databaseName ? { databaseName: settings.databaseName } : {}),
-});
+export const connectorPort: PortFactory<Connector> = (settings) =>
+  new SecretsConnector({
+    secretArn: settings.secretArn,
+    target: settings.databaseKind,
+    ...(settings.databaseName ? { databaseName: settings.databaseName } : {}),
+  });

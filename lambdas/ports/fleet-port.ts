@@ -12,6 +12,5 @@ import type { PortFactory } from '../aws-context.ts';
  * export const handler = createStepHandler('swap', { fleet: fleetPort });
  * ```
  */
-export const fleetPort: PortFactory<Fleet> = (settings, log) => (settings.databaseKind === 'cluster'
-  ? new AuroraClusterFleet({ log: (line) => log.info(line) })
-  : new RdsInstanceFleet({ log: (line) => log.info(line) }));
+export const fleetPort: PortFactory<Fleet> = (settings, log) =>
+  settings.databaseKind === 'cluster' ? new AuroraClusterFleet({ log: (line) => log.info(line) }) : new RdsInstanceFleet({ log: (line) => log.info(line) });

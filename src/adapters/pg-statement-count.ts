@@ -22,8 +22,12 @@ import type { SqlErrorProgress } from '../ports.ts';
 export function countCompletedStatements<C extends pg.Client>(client: C): C {
   let completed = 0;
   const connection = client.connection;
-  connection.on('commandComplete', () => { completed++; });
-  connection.on('readyForQuery', () => { completed = 0; });
+  connection.on('commandComplete', () => {
+    completed++;
+  });
+  connection.on('readyForQuery', () => {
+    completed = 0;
+  });
   connection.on('errorMessage', (error: object) => {
     const progress: SqlErrorProgress = { completedStatements: completed };
     Object.assign(error, progress);

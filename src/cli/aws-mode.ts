@@ -7,22 +7,34 @@ import { regionOfArn, resolveDeployment, type Deployment } from '../adapters/aws
 import { SfnTrigger, type ExecutionOutcome, type StartedRun } from '../adapters/aws/sfn-trigger.ts';
 import { OptionError, SafeshiftError } from '../core/errors.ts';
 import { requireVersion } from '../core/version.ts';
-import { quiesceSafety } from './common-options.ts';
+import { listOption, quiesceSafety } from './common-options.ts';
 import type { Ledger, RunRecord } from '../ports.ts';
 import type { RunInput } from '../steps/state.ts';
 
 /** What the CLI sends: the Lambdas fill in the database when the deployment's tags did not name it. */
 type AwsRun = Omit<RunInput, 'runId' | 'database'> & { readonly database?: string };
 import type { CommandInput, CommandOutput, OptionSpec } from './command.ts';
-import { table } from './format.ts';
+import { runVersions, runsTable } from './run-versions.ts';
 
 /** The options that send a command to a deployed SafeUpgrade instead of running it locally. */
 export const AWS_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  'state-machine-arn': { type: 'string', placeholder: 'ARN', description: 'run on AWS: the deployed state machine (upgrade, restore: its own machine; runs: any of the stack\'s)' },
-  stack: { type: 'string', placeholder: 'NAME', description: 'run on AWS: the stack with the SafeUpgrade construct (finds the <NAME>-upgrade|restore state machine)' },
+  'state-machine-arn': {
+    type: 'string',
+    placeholder: 'ARN',
+    description: "run on AWS: the deployed state machine (upgrade, restore: its own machine; runs: any of the stack's)",
+  },
+  stack: {
+    type: 'string',
+    placeholder: 'NAME',
+    description: 'run on AWS: the stack with the SafeUpgrade construct (finds the <NAME>-upgrade|restore state machine)',
+  },
   wait: { type: 'boolean', description: 'on AWS: follow the execution to its end and exit with its outcome (otherwise start it and exit 0)' },
-  'run-name': { type: 'string', placeholder: 'NAME', description: 'on AWS: the execution name; starting the same name again follows the first run instead of starting another' },
-  region: { type: 'string', placeholder: 'REGION', description: 'on AWS: the region (default: the ARN\'s, else AWS_REGION)' },
+  'run-name': {
+    type: 'string',
+    placeholder: 'NAME',
+    description: 'on AWS: the execution name; starting the same name again follows the first run instead of starting another',
+  },
+  region: { type: 'string', placeholder: 'REGION', description: "on AWS: the region (default: the ARN's, else AWS_REGION)" },
 };
 
 /** What the AWS side is handed: the SDK clients, so tests can give mocked ones. */
@@ -62,10 +74,12 @@ export async function runOnAws(input: CommandInput, verb: 'upgrade' | 'restore' 
   const stack = typeof v.stack === 'string' ? v.stack : undefined;
   if (arn && stack) throw new OptionError('give either --state-machine-arn or --stack, not both');
   if (v['database-url'] || v.database) throw new OptionError('--database-url and --database are for local runs; on AWS the deployment knows its database');
-  const region = typeof v.region === 'string' ? v.region : (arn ? regionOfArn(arn) : undefined);
+  const region = typeof v.region === 'string' ? v.region : arn ? regionOfArn(arn) : undefined;
   const sfn = deps.sfn ?? new SFNClient(region ? { region } : {});
   const workflow = verb === 'runs' ? 'upgrade' : verb;
-  const deployment = await resolveDeployment(arn ? { stateMachineArn: arn } : { stack: stack! }, workflow, sfn);
+  const ref = arn ? { stateMachineArn: arn } : stack ? { stack } : undefined;
+  if (!ref) throw new OptionError('name the deployment with --stack NAME or --state-machine-arn ARN');
+  const deployment = await resolveDeployment(ref, workflow, sfn);
   const ledgerOf = deps.ledger ?? ((tableName: string) => new DynamoDbLedger({ tableName, client: new DynamoDBClient(region ? { region } : {}) }));
   if (verb === 'runs') return listRuns(input, deployment, ledgerOf);
 
@@ -74,7 +88,11 @@ export async function runOnAws(input: CommandInput, verb: 'upgrade' | 'restore' 
   const runName = typeof v['run-name'] === 'string' ? v['run-name'] : undefined;
   const started = await trigger.start(deployment.stateMachineArn, run, runName);
   if (!v.wait) {
-    return { exitCode: 0, json: { ...started, stateMachineArn: deployment.stateMachineArn }, text: `${started.attached ? 'following' : 'started'} ${started.executionArn}\nrun id ${started.runId}; \`--wait\` follows it to its end` };
+    return {
+      exitCode: 0,
+      json: { ...started, stateMachineArn: deployment.stateMachineArn },
+      text: `${started.attached ? 'following' : 'started'} ${started.executionArn}\nrun id ${started.runId}; \`--wait\` follows it to its end`,
+    };
   }
   const outcome = await trigger.follow(started.executionArn);
   const record = deployment.ledgerTable ? await readRun(ledgerOf(deployment.ledgerTable), started.runId, input) : undefined;
@@ -87,23 +105,31 @@ function upgradeRun(input: CommandInput, deployment: Deployment): AwsRun {
   if (strategy !== 'in-place' && strategy !== 'swap') throw new OptionError(`--strategy is in-place or swap, not "${strategy}"`);
   const targetVersion = typeof v.target === 'string' ? requireVersion(v.target, '--target').text : null;
   checkMigrations(input, deployment);
-  const quiesce = v.quiesce as unknown as string[] | undefined;
+  const quiesce = listOption(input, 'quiesce');
   return {
-    kind: 'upgrade', targetVersion, strategy, rehearsal: !v['no-rehearsal'], ...quiesceSafety(input),
+    kind: 'upgrade',
+    targetVersion,
+    strategy,
+    rehearsal: !v['no-rehearsal'],
+    ...quiesceSafety(input),
     ...(deployment.database ? { database: deployment.database } : {}),
-    ...(quiesce && quiesce.length > 0 ? { quiesce } : {}),
+    ...(quiesce.length > 0 ? { quiesce } : {}),
   };
 }
 
 function restoreRun(input: CommandInput, deployment: Deployment): AwsRun {
   const snapshotId = input.values.snapshot;
   if (typeof snapshotId !== 'string' || !snapshotId) throw new OptionError('restore needs --snapshot ID; `safeshift snapshots` lists them');
-  const quiesce = input.values.quiesce as unknown as string[] | undefined;
+  const quiesce = listOption(input, 'quiesce');
   // The Choice states read strategy and rehearsal, so they are always in the input.
   return {
-    kind: 'restore', snapshotId, strategy: 'in-place', rehearsal: false, ...quiesceSafety(input),
+    kind: 'restore',
+    snapshotId,
+    strategy: 'in-place',
+    rehearsal: false,
+    ...quiesceSafety(input),
     ...(deployment.database ? { database: deployment.database } : {}),
-    ...(quiesce && quiesce.length > 0 ? { quiesce } : {}),
+    ...(quiesce.length > 0 ? { quiesce } : {}),
   };
 }
 
@@ -115,12 +141,17 @@ function checkMigrations(input: CommandInput, deployment: Deployment): void {
   const dir = String(input.values.dir ?? 'migrations');
   if (!deployment.migrationsChecksum) return;
   if (!existsSync(dir)) {
-    input.log.warn(`${dir} does not exist here, so the deployed migrations (checksum ${deployment.migrationsChecksum.slice(0, 12)}…) were not compared with it`);
+    input.log.warn(
+      `${dir} does not exist here, so the deployed migrations (checksum ${deployment.migrationsChecksum.slice(0, 12)}…) were not compared with it`,
+    );
     return;
   }
   const local = migrationsBundle(dir, defaultVerifyDir(dir)).checksum;
   if (local !== deployment.migrationsChecksum) {
-    throw new SafeshiftError('CHECKSUM_MISMATCH', `the deployed state machine bundles other migrations than ${dir} (checksum ${deployment.migrationsChecksum.slice(0, 12)}… deployed, ${local.slice(0, 12)}… here); deploy first (cdk deploy), or point --dir at the folder that was deployed. Nothing was started.`);
+    throw new SafeshiftError(
+      'CHECKSUM_MISMATCH',
+      `the deployed state machine bundles other migrations than ${dir} (checksum ${deployment.migrationsChecksum.slice(0, 12)}… deployed, ${local.slice(0, 12)}… here); deploy first (cdk deploy), or point --dir at the folder that was deployed. Nothing was started.`,
+    );
   }
 }
 
@@ -136,25 +167,40 @@ async function readRun(ledger: Ledger, runId: string, input: CommandInput): Prom
 function report(started: StartedRun, outcome: ExecutionOutcome, record: RunRecord | undefined): CommandOutput {
   const error = record?.error ?? outcome.failure;
   const headline: Record<number, string> = {
-    0: 'SUCCEEDED', 1: 'FAILED and ROLLED BACK: production is as it was before the run; every API was resumed',
-    2: 'REFUSED before production changed', 3: 'FAILED and NEEDS AN OPERATOR',
+    0: 'SUCCEEDED',
+    1: 'FAILED and ROLLED BACK: production is as it was before the run; every API was resumed',
+    2: 'REFUSED before production changed',
+    3: 'FAILED and NEEDS AN OPERATOR',
   };
   const lines = [
     `${started.runName} (run id ${started.runId}): ${headline[outcome.exitCode] ?? outcome.status}`,
-    ...(record ? [`version ${record.fromVersion ?? 'none'} -> ${record.toVersion ?? 'none'}${record.snapshotId ? `, snapshot ${record.snapshotId}` : ''}`] : []),
+    ...(record ? [`version ${runVersions(record)}${record.snapshotId ? `, snapshot ${record.snapshotId}` : ''}`] : []),
     ...(error ? [`error [${error.code}]${error.migration ? ` in ${error.migration}` : ''}: ${error.message}`] : []),
     ...(outcome.error && outcome.exitCode === 3 && !error ? [`the execution ended with ${outcome.error}`] : []),
     `${outcome.transitions} state transitions; execution ${started.executionArn}`,
   ];
   return {
     exitCode: outcome.exitCode,
-    json: { ...started, status: outcome.status, exitCode: outcome.exitCode, error: outcome.error, failure: error, transitions: outcome.transitions, timeline: outcome.timeline, run: record },
+    json: {
+      ...started,
+      status: outcome.status,
+      exitCode: outcome.exitCode,
+      error: outcome.error,
+      failure: error,
+      transitions: outcome.transitions,
+      timeline: outcome.timeline,
+      run: record,
+    },
     text: lines.join('\n'),
   };
 }
 
 async function listRuns(input: CommandInput, deployment: Deployment, ledgerOf: (table: string) => Ledger): Promise<CommandOutput> {
-  if (!deployment.ledgerTable) throw new SafeshiftError('BAD_OPTION', `state machine ${deployment.stateMachineArn} has no safeshift:ledger-table tag (states:ListTagsForResource denied?), so its ledger cannot be found`);
+  if (!deployment.ledgerTable)
+    throw new SafeshiftError(
+      'BAD_OPTION',
+      `state machine ${deployment.stateMachineArn} has no safeshift:ledger-table tag (states:ListTagsForResource denied?), so its ledger cannot be found`,
+    );
   const ledger = ledgerOf(deployment.ledgerTable);
   if (typeof input.values.run === 'string') {
     const run = await ledger.getRun(input.values.run);
@@ -162,7 +208,6 @@ async function listRuns(input: CommandInput, deployment: Deployment, ledgerOf: (
     return { exitCode: 0, json: run, text: JSON.stringify(run, null, 2) };
   }
   const runs = await ledger.listRuns(deployment.database, Number(input.values.limit ?? 20));
-  const text = runs.length === 0 ? `no runs recorded for ${deployment.database ?? 'this deployment'}` : table(['started', 'kind', 'status', 'from', 'to', 'error', 'run id'],
-    runs.map((r) => [r.startedAt.replace('T', ' ').slice(0, 19), r.kind, r.status, r.fromVersion, r.toVersion, r.error?.code, r.runId]));
+  const text = runs.length === 0 ? `no runs recorded for ${deployment.database ?? 'this deployment'}` : runsTable(runs);
   return { exitCode: 0, json: runs, text };
 }

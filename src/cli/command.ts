@@ -15,7 +15,8 @@ export interface OptionSpec {
 
 /** What a command is handed when it runs. */
 export interface CommandInput {
-  readonly values: Readonly<Record<string, string | boolean | undefined>>;
+  /** Each option as `parseArgs` read it: a string, a boolean, or every value of a repeatable (`multiple`) one. */
+  readonly values: Readonly<Record<string, string | boolean | readonly string[] | undefined>>;
   readonly positionals: readonly string[];
   readonly log: Logger;
   /** Connects (embedded PostgreSQL unless --database-url or DATABASE_URL) on first call. */
@@ -40,5 +41,11 @@ export interface Command {
   readonly options: Readonly<Record<string, OptionSpec>>;
   /** Whether it reads a database (and so takes --database-url). */
   readonly usesDatabase: boolean;
+  /**
+   * Whether it may create the embedded PostgreSQL database it is given with --database, like Flyway
+   * starting an empty schema: only `migrate`. The others refuse a name that does not exist
+   * (DATABASE_NOT_FOUND) unless given --create.
+   */
+  readonly createsDatabase?: boolean;
   run(input: CommandInput): Promise<CommandOutput>;
 }

@@ -1,6 +1,6 @@
 import { ensureEmbeddedServer } from '../adapters/local/embedded-postgres.ts';
 import { connectPg, redactUrl, withDatabase } from '../adapters/local/pg-connection.ts';
-import { SafeshiftError, SqlStates, sqlState } from '../core/errors.ts';
+import { OptionError, SafeshiftError, SqlStates, sqlState } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type pg from 'pg';
 
@@ -16,15 +16,40 @@ export interface OpenDatabase {
 }
 
 /**
- * Connects to `url`, or, without one, to the embedded PostgreSQL (started on demand, its `app`
- * database created on first use).
+ * Which database a local command works on, from its options: `--database-url` (or DATABASE_URL)
+ * names the server and the database; without either, `--database NAME` on the embedded PostgreSQL
+ * (default {@link EMBEDDED_DATABASE}). Giving both is refused: the URL already names a database.
  */
-export async function openDatabase(url: string | undefined, log: Logger): Promise<OpenDatabase> {
-  let target = url;
-  if (!target) {
+export interface LocalDatabaseChoice {
+  /** The URL given with --database-url or DATABASE_URL. */
+  readonly url?: string | undefined;
+  /** The name given with --database. */
+  readonly database?: string | undefined;
+}
+
+/** Checks a {@link LocalDatabaseChoice}: either a URL, or the embedded server with a database name. */
+export function chooseLocalDatabase(choice: LocalDatabaseChoice): { readonly url: string } | { readonly embedded: string } {
+  if (choice.url) {
+    if (choice.database) throw new OptionError('--database goes with the embedded PostgreSQL; with --database-url the URL names the database');
+    return { url: choice.url };
+  }
+  return { embedded: choice.database ?? EMBEDDED_DATABASE };
+}
+
+/**
+ * Connects to the database a command names ({@link chooseLocalDatabase}). On the embedded
+ * PostgreSQL (started on demand), its default `app` database is created on first use; a database
+ * named with --database must exist unless `create` is set, so a mistyped name is said, not made.
+ */
+export async function openDatabase(choice: LocalDatabaseChoice & { readonly create?: boolean }, log: Logger): Promise<OpenDatabase> {
+  const chosen = chooseLocalDatabase(choice);
+  let target: string;
+  if ('url' in chosen) {
+    target = chosen.url;
+  } else {
     const server = await ensureEmbeddedServer({ log: (line) => log.info(line) });
-    target = withDatabase(server.url, EMBEDDED_DATABASE);
-    await ensureDatabase(server.url, EMBEDDED_DATABASE);
+    target = withDatabase(server.url, chosen.embedded);
+    await ensureDatabase(server.url, chosen.embedded, choice.create === true || chosen.embedded === EMBEDDED_DATABASE);
     log.info(`using the embedded PostgreSQL: ${redactUrl(target)}`);
   }
   const client = await connectPg(target, { applicationName: 'safeshift' });
@@ -40,8 +65,11 @@ export async function ensureDatabase(serverUrl: string, name: string, create = t
   try {
     const { rows } = await admin.query('select 1 from pg_database where datname = $1', [name]);
     if (rows.length === 0 && !create) {
-      throw new SafeshiftError('DATABASE_NOT_FOUND', `database "${name}" does not exist on the embedded PostgreSQL; nothing was created. `
-        + `Check the name (\`psql\` \\l lists them); \`upgrade\` and \`rehearse\` take --create to start it empty`);
+      throw new SafeshiftError(
+        'DATABASE_NOT_FOUND',
+        `database "${name}" does not exist on the embedded PostgreSQL; nothing was created. ` +
+          `Check the name (\`psql\` \\l lists them); \`migrate\` creates it, \`upgrade\` and \`rehearse\` take --create to start it empty`,
+      );
     }
     if (rows.length === 0) {
       await admin.query(`create database ${admin.escapeIdentifier(name)}`).catch((error: unknown) => {

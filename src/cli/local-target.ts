@@ -1,15 +1,18 @@
 import { ensureEmbeddedServer } from '../adapters/local/embedded-postgres.ts';
 import { openLocalPorts, type LocalPorts } from '../adapters/local/local-workflows.ts';
 import { withDatabase } from '../adapters/local/pg-connection.ts';
-import { OptionError } from '../core/errors.ts';
 import type { CommandInput, OptionSpec } from './command.ts';
-import { historyLocation, migrationsDir } from './common-options.ts';
-import { EMBEDDED_DATABASE, ensureDatabase } from './database.ts';
+import { DATABASE_NAME_OPTION, historyLocation, localDatabaseChoice, migrationsDir } from './common-options.ts';
+import { chooseLocalDatabase, ensureDatabase } from './database.ts';
 
 /** Options of the workflow commands (upgrade, restore, rehearse) and the ledger readers. */
 export const WORKFLOW_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  'database-url': { type: 'string', placeholder: 'URL', description: 'the production database (or DATABASE_URL); its server must let this user create databases. Without either: the embedded PostgreSQL' },
-  database: { type: 'string', placeholder: 'NAME', description: `with the embedded PostgreSQL, which database (default: ${EMBEDDED_DATABASE})` },
+  'database-url': {
+    type: 'string',
+    placeholder: 'URL',
+    description: 'the production database (or DATABASE_URL); its server must let this user create databases. Without either: the embedded PostgreSQL',
+  },
+  database: DATABASE_NAME_OPTION,
 };
 
 /** `--create`, for the verbs that may start from an empty database (upgrade, rehearse). */
@@ -23,21 +26,24 @@ export const CREATE_OPTION: Readonly<Record<string, OptionSpec>> = {
  * database that does not exist is refused, never made, unless the command was given `--create`.
  */
 export async function openTarget(input: CommandInput, opts: { needsDir: boolean }): Promise<{ ports: LocalPorts; database: string }> {
-  const url = String(input.values['database-url'] ?? '') || input.env.DATABASE_URL || '';
+  const chosen = chooseLocalDatabase(localDatabaseChoice(input));
   let serverUrl: string;
   let database: string;
-  if (url) {
-    if (input.values.database) throw new OptionError('--database goes with the embedded PostgreSQL; with --database-url the URL names the database');
-    serverUrl = withDatabase(url, 'postgres');
-    database = decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || 'postgres';
+  if ('url' in chosen) {
+    serverUrl = withDatabase(chosen.url, 'postgres');
+    database = decodeURIComponent(new URL(chosen.url).pathname.replace(/^\//, '')) || 'postgres';
   } else {
     const server = await ensureEmbeddedServer({ log: (l) => input.log.info(l) });
-    database = String(input.values.database ?? EMBEDDED_DATABASE);
+    database = chosen.embedded;
     serverUrl = server.url;
     await ensureDatabase(server.url, database, input.values.create === true);
   }
   const ports = await openLocalPorts({
-    serverUrl, database, migrationsDir: opts.needsDir ? migrationsDir(input) : '.', history: historyLocation(input), log: input.log,
+    serverUrl,
+    database,
+    migrationsDir: opts.needsDir ? migrationsDir(input) : '.',
+    history: historyLocation(input),
+    log: input.log,
   });
   return { ports, database };
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.ts';
 import type { SqlClient } from '../ports.ts';
 import type { Command, CommandInput, OptionSpec } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
+import { localDatabaseChoice } from './common-options.ts';
 import { openDatabase, type OpenDatabase } from './database.ts';
 
 /** Where the CLI writes: results to `stdout`, progress and errors to `stderr`. */
@@ -50,8 +51,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     let parsed;
     try {
       parsed = parseArgs({
-        args: [...rest], allowPositionals: true, strict: true,
-        options: Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, { type: s.type, ...(s.short ? { short: s.short } : {}), ...(s.multiple ? { multiple: true } : {}) }])),
+        args: [...rest],
+        allowPositionals: true,
+        strict: true,
+        options: Object.fromEntries(
+          Object.entries(specs).map(([k, s]) => [k, { type: s.type, ...(s.short ? { short: s.short } : {}), ...(s.multiple ? { multiple: true } : {}) }]),
+        ),
       });
     } catch (error) {
       throw new SafeshiftError('BAD_OPTION', `${(error as Error).message}; see \`safeshift ${command.name} --help\``);
@@ -62,12 +67,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     const log = stderrLogger(io);
     const input: CommandInput = {
-      values: parsed.values as Record<string, string | boolean | undefined>,
+      values: optionValues(parsed.values),
       positionals: parsed.positionals,
       log,
       env: io.env,
       database: async (): Promise<SqlClient> => {
-        db ??= await openDatabase(String(parsed.values['database-url'] ?? '') || io.env.DATABASE_URL || undefined, log);
+        db ??= await openDatabase({ ...localDatabaseChoice(input), create: command.createsDatabase === true || input.values.create === true }, log);
         return db.client;
       },
     };
@@ -90,11 +95,27 @@ function reportError(error: unknown, json: boolean, io: CliIo): number {
   }
   // Not raised on purpose: a bug or an unforeseen database error. Say so plainly; the stack only on request.
   const state = sqlState(error);
-  const message = (error as Error)?.message ?? String(error);
-  const debug = io.env.SAFESHIFT_DEBUG ? `\n${(error as Error)?.stack ?? ''}` : '\n(set SAFESHIFT_DEBUG=1 to see the stack trace)';
+  // Anything can be thrown, not only Errors.
+  const message = error instanceof Error ? error.message : String(error);
+  const stack = error instanceof Error ? (error.stack ?? '') : '';
+  const debug = io.env.SAFESHIFT_DEBUG ? `\n${stack}` : '\n(set SAFESHIFT_DEBUG=1 to see the stack trace)';
   if (json) io.stdout(JSON.stringify({ ok: false, exitCode: ExitCode.needsOperator, error: { code: 'INTERNAL', sqlState: state, message } }, null, 2));
   io.stderr(`error [INTERNAL${state ? ` SQLSTATE ${state}` : ''}]: ${message}\nThis was not expected; check the database before running again.${debug}`);
   return ExitCode.needsOperator;
+}
+
+/**
+ * parseArgs' values, typed as the option specs make them: the specs are built at run time, so
+ * parseArgs can only type a repeatable option as `(string | boolean)[]`. A repeatable option here
+ * is always a string one; a repeated boolean (none today) counts as given.
+ */
+function optionValues(values: Record<string, string | boolean | (string | boolean)[] | undefined>): CommandInput['values'] {
+  const typed: Record<string, string | boolean | readonly string[] | undefined> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (!Array.isArray(value)) typed[name] = value;
+    else typed[name] = value.every((v): v is string => typeof v === 'string') ? value : value.length > 0;
+  }
+  return typed;
 }
 
 function jsonReplacer(_key: string, value: unknown): unknown {
@@ -122,7 +143,13 @@ function overview(): string {
 /** The `--help` text of one command. */
 export function commandHelp(command: Command): string {
   const specs = { ...command.options, ...GLOBAL_OPTIONS };
-  const flags = Object.entries(specs).map(([name, s]) => [`${s.short ? `-${s.short}, ` : ''}--${name}${s.type === 'string' ? ` ${s.placeholder ?? 'VALUE'}` : ''}`, `${s.description}${s.default ? ` (default: ${s.default})` : ''}`] as const);
+  const flags = Object.entries(specs).map(
+    ([name, s]) =>
+      [
+        `${s.short ? `-${s.short}, ` : ''}--${name}${s.type === 'string' ? ` ${s.placeholder ?? 'VALUE'}` : ''}`,
+        `${s.description}${s.default ? ` (default: ${s.default})` : ''}`,
+      ] as const,
+  );
   const width = Math.max(...flags.map(([f]) => f.length));
   return [
     `safeshift ${command.name}: ${command.summary}`,

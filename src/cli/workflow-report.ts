@@ -7,10 +7,14 @@ import { ExitCode } from './exit-codes.ts';
 /** The exit code of DESIGN.md for a run's final status. */
 export function exitCodeFor(status: RunStatus): number {
   switch (status) {
-    case 'succeeded': return ExitCode.ok;
-    case 'rolled-back': return ExitCode.rolledBack;
-    case 'refused': return ExitCode.refused;
-    default: return ExitCode.needsOperator;
+    case 'succeeded':
+      return ExitCode.ok;
+    case 'rolled-back':
+      return ExitCode.rolledBack;
+    case 'refused':
+      return ExitCode.refused;
+    default:
+      return ExitCode.needsOperator;
   }
 }
 
@@ -39,17 +43,34 @@ export function describeRun(report: WorkflowReport): string {
   if (run.applied?.length) lines.push(`applied: ${run.applied.join(', ')}`);
   if (run.standing) {
     const s = run.standing;
-    lines.push('', 'where things stand:',
-      `  production ${run.database}: version ${s.productionNote ? `unknown (${s.productionNote})` : s.productionVersion ?? 'none'}`,
+    lines.push(
+      '',
+      'where things stand:',
+      `  production ${run.database}: version ${s.productionNote ? `unknown (${s.productionNote})` : (s.productionVersion ?? 'none')}`,
       `  still quiesced: ${s.stillQuiesced.length ? s.stillQuiesced.join(', ') : 'nothing'}`,
       `  lock: ${s.lock}`,
-      `  next: ${s.next}`);
+      `  next: ${s.next}`,
+    );
   }
-  lines.push('', 'timeline:', table(['state', 'ms', 'error'], report.timeline.map((t) => [t.state, ms(t.enteredAt, t.exitedAt), t.error ?? ''])));
+  lines.push(
+    '',
+    'timeline:',
+    table(
+      ['state', 'ms', 'error'],
+      report.timeline.map((t) => [t.state, ms(t.enteredAt, t.exitedAt), t.error ?? '']),
+    ),
+  );
   lines.push(`${report.transitions} state transitions`);
   if (report.quiesced.length) {
-    lines.push('', `quiesced window: ${report.quiescedWindowMs ?? '?'} ms`, 'record of quiesced APIs:',
-      table(['api', 'prior state', 'quiesced at', 'resumed at', 'status'], report.quiesced.map((q) => [q.apiId, JSON.stringify(q.prior), q.quiescedAt, q.resumedAt, q.status])));
+    lines.push(
+      '',
+      `quiesced window: ${report.quiescedWindowMs ?? '?'} ms`,
+      'record of quiesced APIs:',
+      table(
+        ['api', 'prior state', 'quiesced at', 'resumed at', 'status'],
+        report.quiesced.map((q) => [q.apiId, JSON.stringify(q.prior), q.quiescedAt, q.resumedAt, q.status]),
+      ),
+    );
     const active = report.quiesced.filter((q) => q.status !== 'resumed');
     if (active.length) lines.push(`STILL QUIESCED: ${active.map((q) => q.apiId).join(', ')} (resume by hand, or see \`safeshift quiesced\`)`);
   }

@@ -10,14 +10,26 @@ const SSE_HEARTBEAT_MS = 15_000;
 
 /** The HTTP status each refusal code of the backend is answered with. */
 const STATUS_OF: Readonly<Record<string, number>> = {
-  BAD_OPTION: 400, BAD_REQUEST: 400, CONFIRMATION_MISMATCH: 400,
-  SNAPSHOT_NOT_FOUND: 404, DATABASE_NOT_FOUND: 404, RUN_NOT_FOUND: 404, NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405, LOCKED: 409, SNAPSHOT_FOREIGN: 422, UNSUPPORTED_MEDIA_TYPE: 415, TOO_LARGE: 413,
+  BAD_OPTION: 400,
+  BAD_REQUEST: 400,
+  CONFIRMATION_MISMATCH: 400,
+  SNAPSHOT_NOT_FOUND: 404,
+  DATABASE_NOT_FOUND: 404,
+  RUN_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  LOCKED: 409,
+  SNAPSHOT_FOREIGN: 422,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  TOO_LARGE: 413,
 };
 
 /** An answer the API gives on purpose, with a stable code. */
 class ApiError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'ApiError';
   }
@@ -41,31 +53,54 @@ class ApiError extends Error {
 export class ApiHandler {
   private readonly streams = new Set<ServerResponse>();
 
-  constructor(private readonly backend: ConsoleBackend, private readonly guard: RequestGuard) {}
+  constructor(
+    private readonly backend: ConsoleBackend,
+    private readonly guard: RequestGuard,
+  ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     try {
       const path = url.pathname.replace(/\/+$/, '');
       if (path === '/api/restore') {
         if (req.method !== 'POST') throw new ApiError('METHOD_NOT_ALLOWED', 'POST a JSON body { database, snapshotId, confirm }');
-        return await this.restore(req, res);
+        await this.restore(req, res);
+        return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError('METHOD_NOT_ALLOWED', `${req.method ?? '?'} is not allowed on ${path}`);
       const run = /^\/api\/runs\/([A-Za-z0-9._:-]{1,200})(\/events)?$/.exec(path);
-      if (run?.[2]) return await this.events(req, res, run[1]!);
-      if (run) {
-        const view = await this.backend.getRun(run[1]!);
-        if (!view) throw new ApiError('RUN_NOT_FOUND', `no run ${run[1]} is recorded`);
-        return sendJson(res, 200, view);
+      // The id group is not optional: it is there whenever the path matched.
+      const runId = run?.[1];
+      if (runId !== undefined) {
+        if (run?.[2]) {
+          await this.events(req, res, runId);
+          return;
+        }
+        const view = await this.backend.getRun(runId);
+        if (!view) throw new ApiError('RUN_NOT_FOUND', `no run ${runId} is recorded`);
+        sendJson(res, 200, view);
+        return;
       }
       switch (path) {
-        case '/api/info': return sendJson(res, 200, { description: this.backend.description, exposed: this.guard.exposed });
-        case '/api/databases': return sendJson(res, 200, await this.backend.listDatabases());
-        case '/api/runs': return sendJson(res, 200, await this.backend.listRuns(database(url), limit(url)));
-        case '/api/snapshots': return sendJson(res, 200, await this.backend.listSnapshots(database(url)));
-        case '/api/quiesced': return sendJson(res, 200, await this.backend.listQuiesced(database(url)));
-        case '/api/rehearsals': return sendJson(res, 200, await this.backend.listRehearsals(database(url)));
-        default: throw new ApiError('NOT_FOUND', `no API at ${path}`);
+        case '/api/info':
+          sendJson(res, 200, { description: this.backend.description, exposed: this.guard.exposed });
+          return;
+        case '/api/databases':
+          sendJson(res, 200, await this.backend.listDatabases());
+          return;
+        case '/api/runs':
+          sendJson(res, 200, await this.backend.listRuns(database(url), limit(url)));
+          return;
+        case '/api/snapshots':
+          sendJson(res, 200, await this.backend.listSnapshots(database(url)));
+          return;
+        case '/api/quiesced':
+          sendJson(res, 200, await this.backend.listQuiesced(database(url)));
+          return;
+        case '/api/rehearsals':
+          sendJson(res, 200, await this.backend.listRehearsals(database(url)));
+          return;
+        default:
+          throw new ApiError('NOT_FOUND', `no API at ${path}`);
       }
     } catch (error) {
       sendError(res, error);
@@ -80,7 +115,10 @@ export class ApiHandler {
 
   private async restore(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const refusal = this.guard.checkMutation(req);
-    if (refusal) return sendJson(res, 403, { error: refusal });
+    if (refusal) {
+      sendJson(res, 403, { error: refusal });
+      return;
+    }
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
       throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send the request as Content-Type: application/json');
     }
@@ -114,9 +152,15 @@ export class ApiHandler {
       if (res.writableEnded) return;
       res.write(`event: progress\ndata: ${JSON.stringify(redactSecrets(progress))}\n\n`);
       if (!progress.done) return;
-      void this.backend.getRun(runId).then((view) => {
-        if (!res.writableEnded) res.end(`event: end\ndata: ${JSON.stringify(redactSecrets(view ?? null))}\n\n`);
-      }, () => res.end()).finally(finish);
+      void this.backend
+        .getRun(runId)
+        .then(
+          (view) => {
+            if (!res.writableEnded) res.end(`event: end\ndata: ${JSON.stringify(redactSecrets(view ?? null))}\n\n`);
+          },
+          () => res.end(),
+        )
+        .finally(finish);
     });
   }
 }
@@ -176,5 +220,6 @@ function sendError(res: ServerResponse, error: unknown): void {
     return sendJson(res, status, { error: { code: error.code, message: redactText(error.message) } });
   }
   // Not raised on purpose: say so without a stack (it may hold paths or values nobody should see here).
-  sendJson(res, 500, { error: { code: 'INTERNAL', message: redactText(`the console failed: ${(error as Error)?.message ?? String(error)}`) } });
+  const message = (error as { message?: string } | null | undefined)?.message ?? String(error);
+  sendJson(res, 500, { error: { code: 'INTERNAL', message: redactText(`the console failed: ${message}`) } });
 }

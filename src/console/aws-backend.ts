@@ -1,6 +1,4 @@
-import {
-  GetExecutionHistoryCommand, SFNClient, StartExecutionCommand, type HistoryEvent,
-} from '@aws-sdk/client-sfn';
+import { GetExecutionHistoryCommand, SFNClient, StartExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { randomUUID } from 'node:crypto';
 import { DynamoDbLedger } from '../adapters/aws/dynamodb-ledger.ts';
 import { SafeshiftError } from '../core/errors.ts';
@@ -62,20 +60,30 @@ export class AwsConsoleBackend implements ConsoleBackend {
 
   async listDatabases(): Promise<DatabaseView[]> {
     const names = (await this.reader.databaseNames()).filter((n) => !this.options.databases || this.options.databases.includes(n));
-    return Promise.all(names.map(async (name): Promise<DatabaseView> => {
-      const [lock, runs, snapshots, quiesced, specs] = await Promise.all([
-        this.ledger.getLock(name), this.ledger.listRuns(name, 20), this.reader.listSnapshots(name),
-        this.ledger.listQuiesced({ database: name, active: true }), this.quiesceSpecs(name),
-      ]);
-      const last = runs[0];
-      return redactSecrets({
-        name, schemaVersion: recordedVersion(runs), compatibleFrom: null, raisedBy: null,
-        versionNote: 'as recorded by the latest run; compatible_from needs the database\'s history, which this console does not read on AWS',
-        ...(lock ? { lock: { owner: lock.owner, acquiredAt: lock.acquiredAt, expiresAt: lock.expiresAt, stale: Date.parse(lock.expiresAt) <= Date.now() } } : {}),
-        ...(last ? { lastRun: { runId: last.runId, kind: last.kind, status: last.status, startedAt: last.startedAt } } : {}),
-        stillQuiesced: quiesced.length, restorableSnapshots: snapshots.length, restoreQuiesces: specs,
-      });
-    }));
+    return Promise.all(
+      names.map(async (name): Promise<DatabaseView> => {
+        const [lock, runs, snapshots, quiesced, specs] = await Promise.all([
+          this.reader.lockView(name),
+          this.ledger.listRuns(name, 20),
+          this.reader.listSnapshots(name),
+          this.ledger.listQuiesced({ database: name, active: true }),
+          this.quiesceSpecs(name),
+        ]);
+        const last = runs[0];
+        return redactSecrets({
+          name,
+          schemaVersion: recordedVersion(runs),
+          compatibleFrom: null,
+          raisedBy: null,
+          versionNote: "as recorded by the latest run; compatible_from needs the database's history, which this console does not read on AWS",
+          ...(lock ? { lock } : {}),
+          ...(last ? { lastRun: { runId: last.runId, kind: last.kind, status: last.status, startedAt: last.startedAt } } : {}),
+          stillQuiesced: quiesced.length,
+          restorableSnapshots: snapshots.length,
+          restoreQuiesces: specs,
+        });
+      }),
+    );
   }
 
   listRuns(database: string, limit?: number): Promise<RunView[]> {
@@ -107,12 +115,15 @@ export class AwsConsoleBackend implements ConsoleBackend {
     await this.reader.checkRestorable(database, snapshotId);
     await this.reader.checkUnlocked(database);
     const runId = randomUUID();
-    const quiesce = this.options.quiesce ?? await this.reader.lastQuiesceSpecs(database);
+    const quiesce = this.options.quiesce ?? (await this.reader.lastQuiesceSpecs(database));
     // The execution is named after the run, so the console can find it again from the run id alone.
-    await this.sfn.send(new StartExecutionCommand({
-      stateMachineArn: this.options.restoreStateMachineArn, name: runId,
-      input: JSON.stringify({ run: { runId, kind: 'restore', database, snapshotId, quiesce, rehearsal: false } }),
-    }));
+    await this.sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: this.options.restoreStateMachineArn,
+        name: runId,
+        input: JSON.stringify({ run: { runId, kind: 'restore', database, snapshotId, quiesce, rehearsal: false } }),
+      }),
+    );
     this.started.set(runId, { runId, database, kind: 'restore', status: 'running', startedAt: new Date().toISOString(), snapshotId });
     return { runId };
   }
@@ -147,14 +158,15 @@ export class AwsConsoleBackend implements ConsoleBackend {
   }
 
   /** Closing only stops following runs; the restores go on in Step Functions. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     for (const stop of [...this.pollers]) stop();
     // A client handed in belongs to the caller.
     if (!this.options.sfn) this.sfn.destroy();
+    return Promise.resolve();
   }
 
   private async quiesceSpecs(database: string): Promise<string[]> {
-    return [...(this.options.quiesce ?? await this.reader.lastQuiesceSpecs(database))];
+    return [...(this.options.quiesce ?? (await this.reader.lastQuiesceSpecs(database)))];
   }
 
   /** The execution's events, or undefined when there is no execution of that name (a run started elsewhere). */
@@ -186,11 +198,18 @@ function recordedVersion(runs: readonly RunRecord[]): string | null {
 
 function progressOf(runId: string, record: RunRecord, history: readonly HistoryEvent[] | undefined, done: boolean): RunProgress {
   const states = history
-    ? history.filter((e) => e.type?.endsWith('StateEntered') && e.stateEnteredEventDetails?.name)
-      .map((e) => ({ state: e.stateEnteredEventDetails!.name!, enteredAt: (e.timestamp ?? new Date()).toISOString() }))
+    ? history.flatMap((e) => {
+        const name = e.stateEnteredEventDetails?.name;
+        return e.type?.endsWith('StateEntered') && name ? [{ state: name, enteredAt: (e.timestamp ?? new Date()).toISOString() }] : [];
+      })
     : (record.timeline ?? []).map((t) => ({ state: t.state, enteredAt: t.enteredAt }));
   return {
-    runId, database: record.database, kind: record.kind, states, done, status: done ? record.status : 'running',
+    runId,
+    database: record.database,
+    kind: record.kind,
+    states,
+    done,
+    status: done ? record.status : 'running',
     ...(record.error ? { error: record.error } : {}),
   };
 }

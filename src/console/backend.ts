@@ -48,6 +48,22 @@ export interface ConsoleBackend {
   close(): Promise<void>;
 }
 
+/** The lock on a database, and whether the run holding it can still finish. */
+export interface LockView {
+  /** The run that holds it. */
+  readonly owner: string;
+  readonly acquiredAt: string;
+  readonly expiresAt: string;
+  /** It has expired: nobody renewed it in time. */
+  readonly stale: boolean;
+  /**
+   * Set when its run was interrupted (its process is gone): what happened and the one command that
+   * finishes it (`safeshift recover`). Absent while the run goes, and for runs whose liveness the
+   * ledger cannot tell (Step Functions executions).
+   */
+  readonly interrupted?: string;
+}
+
 /** One database as the console lists it. */
 export interface DatabaseView {
   readonly name: string;
@@ -60,7 +76,7 @@ export interface DatabaseView {
   /** Why the versions could not be read now (the database is gone, or a run holds it), when so. */
   readonly versionNote?: string;
   /** The run holding the database's lock, when one does. */
-  readonly lock?: { readonly owner: string; readonly acquiredAt: string; readonly expiresAt: string; readonly stale: boolean };
+  readonly lock?: LockView;
   readonly lastRun?: { readonly runId: string; readonly kind: RunKind; readonly status: RunStatus; readonly startedAt: string };
   /** How many APIs are recorded as quiesced and not yet resumed. Anything above 0 is loud on the page. */
   readonly stillQuiesced: number;
@@ -93,6 +109,11 @@ export interface RunView {
   readonly targetVersion: string | null;
   /** Where the run meant to take the database; `toVersion` is where it ended. */
   readonly plannedVersion: string | null;
+  /**
+   * Set when the run is recorded as running but its process is gone: what happened and the one
+   * command that finishes it (`safeshift recover`). Its status stays `running` until then.
+   */
+  readonly interrupted?: string;
   readonly strategy?: 'in-place' | 'swap';
   /** An upgrade's pre-upgrade snapshot; for a restore, the snapshot it brings back. */
   readonly snapshotId?: string;
@@ -134,6 +155,8 @@ export interface QuiesceView {
   readonly stillQuiesced: boolean;
   /** Its run is still going (so being quiesced may be expected); false means it was left quiesced. */
   readonly runActive: boolean;
+  /** Set when its run was interrupted: what happened and the command that resumes it (`safeshift recover`). */
+  readonly runInterrupted?: string;
 }
 
 /** A rehearsal report: how long each migration took on a clone, and the window it predicts. */

@@ -60,7 +60,11 @@ export class LocalConsoleBackend implements ConsoleBackend {
   private readonly versions = new Map<string, { at: number; record: CompatibilityRecord; note?: string }>();
   private readonly secrets: string[];
 
-  private constructor(private readonly options: LocalConsoleBackendOptions, private readonly ledger: PostgresLedger, private readonly admin: pg.Pool) {
+  private constructor(
+    private readonly options: LocalConsoleBackendOptions,
+    private readonly ledger: PostgresLedger,
+    private readonly admin: pg.Pool,
+  ) {
     const url = new URL(options.serverUrl);
     // The server's own password must never reach the page, even inside a driver's error message.
     this.secrets = [decodeURIComponent(url.password)].filter(Boolean);
@@ -79,23 +83,34 @@ export class LocalConsoleBackend implements ConsoleBackend {
   async listDatabases(): Promise<DatabaseView[]> {
     const names = (await this.reader.databaseNames()).filter((n) => !this.options.databases || this.options.databases.includes(n));
     const existing = await this.existingDatabases(names);
-    return Promise.all(names.map(async (name): Promise<DatabaseView> => {
-      const [lock, runs, snapshots, quiesced, specs] = await Promise.all([
-        this.ledger.getLock(name), this.ledger.listRuns(name, 1), this.listSnapshots(name),
-        this.ledger.listQuiesced({ database: name, active: true }), this.quiesceSpecs(name),
-      ]);
-      const versions = await this.versionsOf(name, existing.has(name), !!lock || this.tracker.isBusy(name));
-      const last = runs[0];
-      return redactSecrets({
-        name, schemaVersion: versions.record.schemaVersion, compatibleFrom: versions.record.compatibleFrom, raisedBy: versions.record.raisedBy,
-        ...(versions.note ? { versionNote: versions.note } : {}),
-        ...(lock ? { lock: { owner: lock.owner, acquiredAt: lock.acquiredAt, expiresAt: lock.expiresAt, stale: Date.parse(lock.expiresAt) <= Date.now() } } : {}),
-        ...(last ? { lastRun: { runId: last.runId, kind: last.kind, status: last.status, startedAt: last.startedAt } } : {}),
-        stillQuiesced: quiesced.length,
-        restorableSnapshots: snapshots.length,
-        restoreQuiesces: specs,
-      }, this.secrets);
-    }));
+    return Promise.all(
+      names.map(async (name): Promise<DatabaseView> => {
+        const [lock, runs, snapshots, quiesced, specs] = await Promise.all([
+          this.reader.lockView(name),
+          this.ledger.listRuns(name, 1),
+          this.listSnapshots(name),
+          this.ledger.listQuiesced({ database: name, active: true }),
+          this.quiesceSpecs(name),
+        ]);
+        const versions = await this.versionsOf(name, existing.has(name), !!lock || this.tracker.isBusy(name));
+        const last = runs[0];
+        return redactSecrets(
+          {
+            name,
+            schemaVersion: versions.record.schemaVersion,
+            compatibleFrom: versions.record.compatibleFrom,
+            raisedBy: versions.record.raisedBy,
+            ...(versions.note ? { versionNote: versions.note } : {}),
+            ...(lock ? { lock } : {}),
+            ...(last ? { lastRun: { runId: last.runId, kind: last.kind, status: last.status, startedAt: last.startedAt } } : {}),
+            stillQuiesced: quiesced.length,
+            restorableSnapshots: snapshots.length,
+            restoreQuiesces: specs,
+          },
+          this.secrets,
+        );
+      }),
+    );
   }
 
   async listRuns(database: string, limit?: number): Promise<RunView[]> {
@@ -140,17 +155,25 @@ export class LocalConsoleBackend implements ConsoleBackend {
         throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `snapshot ${snapshotId} is recorded but no longer on the server; it cannot be restored`);
       }
       await this.reader.checkUnlocked(database);
-      const quiesce = this.options.quiesce ?? await this.reader.lastQuiesceSpecs(database);
+      const quiesce = this.options.quiesce ?? (await this.reader.lastQuiesceSpecs(database));
       const ports = await openLocalPorts({
-        serverUrl: this.options.serverUrl, database, migrationsDir: path.resolve(this.options.migrationsDir ?? 'migrations'),
-        ...(this.options.verifyDir ? { verifyDir: this.options.verifyDir } : {}), history: this.options.history ?? DEFAULT_HISTORY,
+        serverUrl: this.options.serverUrl,
+        database,
+        migrationsDir: path.resolve(this.options.migrationsDir ?? 'migrations'),
+        ...(this.options.verifyDir ? { verifyDir: this.options.verifyDir } : {}),
+        history: this.options.history ?? DEFAULT_HISTORY,
         log: this.options.log ?? silentLogger,
       });
-      this.tracker.run(runId, ports, { kind: 'restore', database, snapshotId, quiesce, rehearsal: false }, {
-        secrets: this.secrets,
-        // The restore changed the database's history: the next look must read it, not the cache.
-        onDone: () => this.versions.delete(database),
-      });
+      this.tracker.run(
+        runId,
+        ports,
+        { kind: 'restore', database, snapshotId, quiesce, rehearsal: false },
+        {
+          secrets: this.secrets,
+          // The restore changed the database's history: the next look must read it, not the cache.
+          onDone: () => this.versions.delete(database),
+        },
+      );
       return { runId };
     } catch (error) {
       this.tracker.release(runId);
@@ -172,11 +195,21 @@ export class LocalConsoleBackend implements ConsoleBackend {
   }
 
   private fromProgress(p: RunProgress): RunView {
-    return this.reader.runView({ runId: p.runId, database: p.database, kind: p.kind, status: p.status, startedAt: p.states[0]?.enteredAt ?? new Date().toISOString(), ...(p.error ? { error: p.error } : {}) }, p);
+    return this.reader.runView(
+      {
+        runId: p.runId,
+        database: p.database,
+        kind: p.kind,
+        status: p.status,
+        startedAt: p.states[0]?.enteredAt ?? new Date().toISOString(),
+        ...(p.error ? { error: p.error } : {}),
+      },
+      p,
+    );
   }
 
   private async quiesceSpecs(database: string): Promise<string[]> {
-    const specs = this.options.quiesce ?? await this.reader.lastQuiesceSpecs(database);
+    const specs = this.options.quiesce ?? (await this.reader.lastQuiesceSpecs(database));
     return specs.map((s) => redactText(s, this.secrets));
   }
 
@@ -195,7 +228,11 @@ export class LocalConsoleBackend implements ConsoleBackend {
     const cached = this.versions.get(name);
     const none: CompatibilityRecord = { schemaVersion: null, compatibleFrom: null, raisedBy: null };
     if (!exists) return { record: none, note: 'the database does not exist on the server' };
-    if (busy) return { record: cached?.record ?? none, note: cached ? 'a run holds the database; shown as last read' : 'a run holds the database; versions are read once it ends' };
+    if (busy)
+      return {
+        record: cached?.record ?? none,
+        note: cached ? 'a run holds the database; shown as last read' : 'a run holds the database; versions are read once it ends',
+      };
     if (cached && Date.now() - cached.at < VERSION_CACHE_MS) return cached;
     try {
       const client = await connectPg(withDatabase(this.options.serverUrl, name), { applicationName: 'safeshift console', connectTimeoutMs: 5_000 });

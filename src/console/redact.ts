@@ -3,7 +3,8 @@
  * states written by quiescers it does not know (a custom one may record an auth header), and a
  * redacted field costs an operator nothing while a rendered one cannot be taken back.
  */
-const SECRET_KEY = /(pass(word|wd|phrase)?$|^pw$|^pwd$|secret|token|credential|api[-_]?key|access[-_]?key|private[-_]?key|authorization|cookie|connection[-_]?string|^dsn$)/i;
+const SECRET_KEY =
+  /(pass(word|wd|phrase)?$|^pw$|^pwd$|secret|token|credential|api[-_]?key|access[-_]?key|private[-_]?key|authorization|cookie|connection[-_]?string|^dsn$)/i;
 
 /** `scheme://user:password@` anywhere in a text: keep the user, drop the password. */
 const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)([^\s:/?#@]*):([^\s@/?#]*)@/gi;
@@ -31,8 +32,7 @@ export function redactSecrets<T>(value: T, knownSecrets: readonly string[] = [])
 /** Each secret as written and URL-encoded, longest first so a longer one is masked whole. */
 function expand(knownSecrets: readonly string[]): string[] {
   // Very short "secrets" would mask ordinary words and numbers everywhere; real ones are longer.
-  return [...new Set(knownSecrets.filter((s) => s.length >= 4).flatMap((s) => [s, encodeURIComponent(s)]))]
-    .sort((a, b) => b.length - a.length);
+  return [...new Set(knownSecrets.filter((s) => s.length >= 4).flatMap((s) => [s, encodeURIComponent(s)]))].sort((a, b) => b.length - a.length);
 }
 
 function walk(value: unknown, known: readonly string[]): unknown {

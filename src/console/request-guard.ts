@@ -29,7 +29,11 @@ export class RequestGuard {
   private readonly hosts: ReadonlySet<string>;
   readonly exposed: boolean;
 
-  constructor(private readonly token: string, host: string, port: number) {
+  constructor(
+    private readonly token: string,
+    host: string,
+    port: number,
+  ) {
     this.exposed = !isLoopback(host);
     const names = host === '::1' ? ['[::1]', 'localhost'] : [host.includes(':') ? `[${host}]` : host, 'localhost'];
     if (host.startsWith('127.')) names.push('127.0.0.1', '[::1]');
@@ -40,7 +44,10 @@ export class RequestGuard {
   checkRequest(req: IncomingMessage, tokenInQuery: string | null): Refusal | undefined {
     if (this.exposed) {
       if (this.hasToken(req) || this.tokenMatches(tokenInQuery)) return undefined;
-      return { code: 'FORBIDDEN_TOKEN', message: 'this console is reachable from the network: open the URL `safeshift console` printed (it carries the session token)' };
+      return {
+        code: 'FORBIDDEN_TOKEN',
+        message: 'this console is reachable from the network: open the URL `safeshift console` printed (it carries the session token)',
+      };
     }
     const host = (req.headers.host ?? '').toLowerCase();
     if (!this.hosts.has(host)) {
@@ -68,7 +75,10 @@ export class RequestGuard {
   /** The header, or (exposed consoles) the HttpOnly session cookie set when the page was opened with the token. */
   hasToken(req: IncomingMessage): boolean {
     if (this.tokenMatches(header(req, TOKEN_HEADER) ?? null)) return true;
-    const cookie = (header(req, 'cookie') ?? '').split(';').map((c) => c.trim()).find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+    const cookie = (header(req, 'cookie') ?? '')
+      .split(';')
+      .map((c) => c.trim())
+      .find((c) => c.startsWith(`${SESSION_COOKIE}=`));
     return this.tokenMatches(cookie ? cookie.slice(SESSION_COOKIE.length + 1) : null);
   }
 

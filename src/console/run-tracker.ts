@@ -39,7 +39,10 @@ export class RunTracker {
   /** Claims `database` for a run about to start; LOCKED when this process already runs one on it. */
   reserve(runId: string, database: string, kind: RunKind): void {
     const busy = [...this.entries.values()].find((e) => e.database === database && !e.done);
-    if (busy) throw new LockedError(`a ${busy.kind} of ${database} started from this console is still running (run ${busy.runId}); wait for it to finish`, { owner: busy.runId });
+    if (busy)
+      throw new LockedError(`a ${busy.kind} of ${database} started from this console is still running (run ${busy.runId}); wait for it to finish`, {
+        owner: busy.runId,
+      });
     this.entries.set(runId, { runId, database, kind, states: [], status: 'running', done: false, listeners: new Set() });
   }
 
@@ -71,23 +74,33 @@ export class RunTracker {
    * Runs the workflow of a reserved run in the background; closes `ports` when it ends. Errors end up
    * in the run's progress (and the ledger), never as an unhandled rejection.
    */
-  run(runId: string, ports: LocalPorts, input: Omit<RunInput, 'runId'>, opts: { readonly secrets?: readonly string[]; readonly onDone?: () => void } = {}): void {
+  run(
+    runId: string,
+    ports: LocalPorts,
+    input: Omit<RunInput, 'runId'>,
+    opts: { readonly secrets?: readonly string[]; readonly onDone?: () => void } = {},
+  ): void {
     const entry = this.entries.get(runId);
     if (!entry) throw new Error(`run ${runId} was not reserved`);
     entry.promise = (async () => {
       try {
-        const report = await runWorkflow(ports, { ...input, runId }, {
-          onState: (state) => {
-            entry.states.push({ state, enteredAt: new Date().toISOString() });
-            this.emit(entry);
+        const report = await runWorkflow(
+          ports,
+          { ...input, runId },
+          {
+            onState: (state) => {
+              entry.states.push({ state, enteredAt: new Date().toISOString() });
+              this.emit(entry);
+            },
           },
-        });
+        );
         entry.status = report.run.status;
         if (report.run.error) entry.error = report.run.error;
       } catch (error) {
         // runWorkflow records failures in the ledger itself; reaching here means even that failed.
         entry.status = 'needs-operator';
-        entry.error = { code: (error as { code?: string }).code ?? 'INTERNAL', message: redactText(String((error as Error)?.message ?? error), opts.secrets) };
+        const message = (error as { message?: unknown } | null | undefined)?.message ?? error;
+        entry.error = { code: (error as { code?: string }).code ?? 'INTERNAL', message: redactText(String(message), opts.secrets) };
       } finally {
         await ports.close().catch(() => undefined);
         opts.onDone?.();
@@ -119,7 +132,11 @@ export class RunTracker {
       if (record) {
         const done = record.status !== 'running';
         listener({
-          runId, database: record.database, kind: record.kind, status: record.status, done,
+          runId,
+          database: record.database,
+          kind: record.kind,
+          status: record.status,
+          done,
           states: (record.timeline ?? []).map((t) => ({ state: t.state, enteredAt: t.enteredAt })),
           ...(record.error ? { error: record.error } : {}),
         });
@@ -136,7 +153,7 @@ export class RunTracker {
 
   /** Waits for every run this process started to end (a restore is never cut off half-way by closing). */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.entries.values()].map((e) => e.promise));
+    await Promise.allSettled([...this.entries.values()].flatMap((e) => (e.promise ? [e.promise] : [])));
   }
 
   private emit(entry: Entry): void {
@@ -158,7 +175,12 @@ export class RunTracker {
 
 function snapshot(e: Entry): RunProgress {
   return {
-    runId: e.runId, database: e.database, kind: e.kind, states: e.states.map((s) => ({ ...s })), done: e.done, status: e.status,
+    runId: e.runId,
+    database: e.database,
+    kind: e.kind,
+    states: e.states.map((s) => ({ ...s })),
+    done: e.done,
+    status: e.status,
     ...(e.error ? { error: e.error } : {}),
   };
 }

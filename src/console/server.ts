@@ -43,8 +43,14 @@ const ASSETS: Readonly<Record<string, { readonly file: string; readonly type: st
 
 /** Nothing from elsewhere, no inline script or style, no framing, no form posts. */
 const CSP = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
-  "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
 ].join('; ');
 
 const SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -97,18 +103,29 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://console.invalid');
     const refusal = guard.checkRequest(req, url.searchParams.get('token'));
-    if (refusal) return sendJson(res, 403, { error: refusal });
+    if (refusal) {
+      sendJson(res, 403, { error: refusal });
+      return;
+    }
     if (url.pathname.startsWith('/api/')) return api.handle(req, res, url);
     const asset = ASSETS[url.pathname];
-    if (!asset) return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `nothing at ${url.pathname}; the console is at /` } });
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'GET only' } });
+    if (!asset) {
+      sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `nothing at ${url.pathname}; the console is at /` } });
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendJson(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'GET only' } });
+      return;
+    }
     if (guard.exposed && url.searchParams.has('token')) {
       // Opened with the token in the URL: keep it in a cookie scripts cannot read, and drop it from the address bar.
       res.setHeader('Set-Cookie', `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`);
       res.writeHead(303, { Location: '/' });
       return void res.end();
     }
-    const body = assets[asset.file]!;
+    // loadAssets read every file ASSETS names.
+    const body = assets[asset.file];
+    if (!body) throw new Error(`the console's ${asset.file} was not loaded`);
     res.writeHead(200, { 'Content-Type': asset.type, 'Content-Length': body.length });
     res.end(req.method === 'HEAD' ? undefined : body);
   }

@@ -65,8 +65,12 @@ export async function applyMigration(file: MigrationFile, parsed: ParsedSql | un
     }
   }
   return {
-    script: file.script, version: file.version?.text ?? null, description: file.description,
-    phase: file.directives.phase, executionMs: Math.round(performance.now() - started), lockRetries: retries,
+    script: file.script,
+    version: file.version?.text ?? null,
+    description: file.description,
+    phase: file.directives.phase,
+    executionMs: Math.round(performance.now() - started),
+    lockRetries: retries,
   };
 }
 
@@ -122,8 +126,12 @@ function attribute(error: unknown, file: MigrationFile, parsed: ParsedSql, prefi
   const done = completedStatements(error);
   const total = statements.length;
   if (done === undefined) {
-    return new StatementFailure(error, undefined, ` (safeshift cannot tell in which of its ${total} statements: Postgres gave no position `
-      + 'and the database client did not say how many statements completed)');
+    return new StatementFailure(
+      error,
+      undefined,
+      ` (safeshift cannot tell in which of its ${total} statements: Postgres gave no position ` +
+        'and the database client did not say how many statements completed)',
+    );
   }
   if (done < PREFIX_STATEMENTS) return new StatementFailure(error, undefined, ' before any of its statements ran, while its transaction was opened');
   const index = done - PREFIX_STATEMENTS;
@@ -135,7 +143,11 @@ function attribute(error: unknown, file: MigrationFile, parsed: ParsedSql, prefi
     return new StatementFailure(error, undefined, ` when its transaction committed (deferred constraints and triggers run then), ${all}`);
   }
   // More completions than the query has statements: the server split the file otherwise than the parser.
-  return new StatementFailure(error, undefined, ` (safeshift cannot tell in which of its ${total} statements: the server completed ${done - PREFIX_STATEMENTS} before the error)`);
+  return new StatementFailure(
+    error,
+    undefined,
+    ` (safeshift cannot tell in which of its ${total} statements: the server completed ${done - PREFIX_STATEMENTS} before the error)`,
+  );
 }
 
 /** How many statements the server completed before the error, when the client says (ports.ts SqlErrorProgress). */
@@ -179,8 +191,9 @@ async function applyWithoutTransaction(file: MigrationFile, parsed: ParsedSql, l
           }
           const failure = explain(new StatementFailure(error, st), file, parsed, retries, {
             outcome: 'needs-operator',
-            suffix: `\n${st.index} of ${total} statements ran before it failed and stay applied (this migration has no transaction). `
-              + 'Finish or undo them by hand, then run `safeshift repair`; further runs are refused until then.',
+            suffix:
+              `\n${st.index} of ${total} statements ran before it failed and stay applied (this migration has no transaction). ` +
+              'Finish or undo them by hand, then run `safeshift repair`; further runs are refused until then.',
           });
           throw failure;
         }
@@ -198,7 +211,10 @@ async function runScriptModule(file: MigrationFile, ctx: MigrationContext): Prom
   const mod = (await import(pathToFileURL(file.absolutePath).href)) as { up?: unknown; default?: { up?: unknown } };
   const up = typeof mod.up === 'function' ? mod.up : mod.default?.up;
   if (typeof up !== 'function') {
-    throw new MigrationError('MIGRATION_FAILED', `${file.script} does not export a function up(ctx); nothing was run`, { file: file.script, outcome: 'rolled-back' });
+    throw new MigrationError('MIGRATION_FAILED', `${file.script} does not export a function up(ctx); nothing was run`, {
+      file: file.script,
+      outcome: 'rolled-back',
+    });
   }
   await (up as (c: MigrationContext) => Promise<void>)(ctx);
 }
@@ -206,8 +222,17 @@ async function runScriptModule(file: MigrationFile, ctx: MigrationContext): Prom
 function historyRow(file: MigrationFile, runId: string, executionMs: number, success: boolean, applied: number | null, total: number | null) {
   const type: HistoryType = file.kind === 'repeatable' ? 'SQL_REPEATABLE' : file.language === 'sql' ? 'SQL' : file.language === 'ts' ? 'TS' : 'JS';
   return {
-    version: file.version?.text ?? null, description: file.description, type, script: file.script, checksum: file.checksum,
-    executionMs, success, runId, phase: file.directives.phase, statementsApplied: applied, statementsTotal: total,
+    version: file.version?.text ?? null,
+    description: file.description,
+    type,
+    script: file.script,
+    checksum: file.checksum,
+    executionMs,
+    success,
+    runId,
+    phase: file.directives.phase,
+    statementsApplied: applied,
+    statementsTotal: total,
   };
 }
 
@@ -223,16 +248,32 @@ async function backoff(s: ApplySettings, attempt: number, file: MigrationFile): 
  * `stage` says what failed instead (the history row, the commit) or that it is not known.
  */
 class StatementFailure extends Error {
-  constructor(readonly original: unknown, readonly statement: SqlStatement | undefined, readonly stage = '') {
-    super((original as Error)?.message ?? String(original));
+  constructor(
+    readonly original: unknown,
+    readonly statement: SqlStatement | undefined,
+    readonly stage = '',
+  ) {
+    super(original instanceof Error ? original.message : String(original));
   }
 }
 
-interface PgErrorFields { position?: string; detail?: string; hint?: string; where?: string; message?: string; stack?: string }
+interface PgErrorFields {
+  position?: string;
+  detail?: string;
+  hint?: string;
+  where?: string;
+  message?: string;
+  stack?: string;
+}
 
 /** Turns a driver error into a MigrationError naming the file, statement, line, column and SQLSTATE. */
-function explain(error: unknown, file: MigrationFile, parsed: ParsedSql | undefined, retries: number,
-  extra: { outcome?: 'needs-operator'; suffix?: string } = {}): MigrationError {
+function explain(
+  error: unknown,
+  file: MigrationFile,
+  parsed: ParsedSql | undefined,
+  retries: number,
+  extra: { outcome?: 'needs-operator'; suffix?: string } = {},
+): MigrationError {
   if (error instanceof MigrationError) return error;
   const statement = error instanceof StatementFailure ? error.statement : undefined;
   const stage = error instanceof StatementFailure ? error.stage : '';

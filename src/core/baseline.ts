@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlClient } from '../ports.ts';
 import { acquireMigrationLock } from './advisory-lock.ts';
-import { discoverMigrations } from './discover.ts';
+import { discoverMigrations, type MigrationFile } from './discover.ts';
 import { SafeshiftError, ValidationError, type Problem } from './errors.ts';
 import { flywayChecksum } from './flyway-checksum.ts';
 import { DEFAULT_HISTORY, HistoryTable, type HistoryLocation, type NewHistoryRow } from './history.ts';
@@ -40,9 +40,7 @@ export interface BaselineResult {
  * ```
  */
 export async function baseline(options: BaselineOptions): Promise<BaselineResult> {
-  if (!!options.version === !!options.fromFlyway) {
-    throw new SafeshiftError('BAD_OPTION', 'baseline needs exactly one of --version N or --from-flyway');
-  }
+  const source = sourceOf(options);
   const location = options.history ?? DEFAULT_HISTORY;
   const runId = options.runId ?? randomUUID();
   const release = await acquireMigrationLock(options.client, location, options.lockWaitMs === undefined ? {} : { waitMs: options.lockWaitMs });
@@ -50,16 +48,23 @@ export async function baseline(options: BaselineOptions): Promise<BaselineResult
     const history = new HistoryTable(options.client, location);
     const existing = await history.read();
     if (existing.length > 0) {
-      throw new SafeshiftError('ALREADY_BASELINED', `${history.qualifiedName} already holds ${existing.length} rows; baseline is only for a database safeshift has not migrated yet`);
+      throw new SafeshiftError(
+        'ALREADY_BASELINED',
+        `${history.qualifiedName} already holds ${existing.length} rows; baseline is only for a database safeshift has not migrated yet`,
+      );
     }
-    const rows = options.version
-      ? [baselineRow(options.version, options.description ?? '<< baseline >>', runId)]
-      : await rowsFromFlyway(options.client, options.fromFlyway!, runId);
+    const rows =
+      'version' in source
+        ? [baselineRow(source.version, options.description ?? '<< baseline >>', runId)]
+        : await rowsFromFlyway(options.client, source.fromFlyway, runId);
     await inTransaction(options.client, async () => {
       await history.ensure();
       for (const row of rows) await history.insert(row);
     });
-    const versions = rows.map((r) => r.version).filter((v): v is string => v !== null).map((v) => parseVersion(v)!);
+    const versions = rows.flatMap((r) => {
+      const version = r.version === null ? undefined : parseVersion(r.version);
+      return version ? [version] : [];
+    });
     versions.sort(compareVersions);
     return { runId, recorded: rows.map((r) => ({ version: r.version, script: r.script, type: r.type })), schemaVersion: versions.at(-1)?.text ?? null };
   } finally {
@@ -67,10 +72,26 @@ export async function baseline(options: BaselineOptions): Promise<BaselineResult
   }
 }
 
+/** What the baseline starts from: exactly one of a version and a Flyway history. */
+function sourceOf(options: BaselineOptions): { readonly version: Version } | { readonly fromFlyway: NonNullable<BaselineOptions['fromFlyway']> } {
+  if (options.version && !options.fromFlyway) return { version: options.version };
+  if (options.fromFlyway && !options.version) return { fromFlyway: options.fromFlyway };
+  throw new SafeshiftError('BAD_OPTION', 'baseline needs exactly one of --version N or --from-flyway');
+}
+
 function baselineRow(version: Version, description: string, runId: string): NewHistoryRow {
   return {
-    version: version.text, description, type: 'BASELINE', script: description, checksum: null, executionMs: 0,
-    success: true, runId, phase: 'expand', statementsApplied: null, statementsTotal: null,
+    version: version.text,
+    description,
+    type: 'BASELINE',
+    script: description,
+    checksum: null,
+    executionMs: 0,
+    success: true,
+    runId,
+    phase: 'expand',
+    statementsApplied: null,
+    statementsTotal: null,
   };
 }
 
@@ -88,15 +109,21 @@ async function rowsFromFlyway(client: SqlClient, from: NonNullable<BaselineOptio
   const schema = from.schema ?? 'public';
   const table = from.table ?? 'flyway_schema_history';
   const { rows: found } = await client.query<{ found: boolean }>(
-    'select exists (select 1 from pg_catalog.pg_tables where schemaname = $1 and tablename = $2) as found', [schema, table]);
+    'select exists (select 1 from pg_catalog.pg_tables where schemaname = $1 and tablename = $2) as found',
+    [schema, table],
+  );
   if (!found[0]?.found) {
-    throw new SafeshiftError('FLYWAY_HISTORY_NOT_FOUND', `no Flyway history table ${schema}.${table} in this database; pass --flyway-schema/--flyway-table if it lives elsewhere`);
+    throw new SafeshiftError(
+      'FLYWAY_HISTORY_NOT_FOUND',
+      `no Flyway history table ${schema}.${table} in this database; pass --flyway-schema/--flyway-table if it lives elsewhere`,
+    );
   }
   const { rows } = await client.query<FlywayRow>(
     `select version, description, type, script, checksum, success, execution_time
-       from ${escapeIdentifier(schema)}.${escapeIdentifier(table)} order by installed_rank`);
+       from ${escapeIdentifier(schema)}.${escapeIdentifier(table)} order by installed_rank`,
+  );
   const discovery = await discoverMigrations(from.dir);
-  const byVersion = new Map(discovery.migrations.filter((f) => f.version).map((f) => [versionKey(f.version!), f]));
+  const byVersion = new Map(discovery.migrations.flatMap((f): [string, MigrationFile][] => (f.version ? [[versionKey(f.version), f]] : [])));
   const byDescription = new Map(discovery.migrations.filter((f) => !f.version).map((f) => [f.description, f]));
   const problems: Problem[] = [];
   const out: NewHistoryRow[] = [];
@@ -107,7 +134,11 @@ async function rowsFromFlyway(client: SqlClient, from: NonNullable<BaselineOptio
     if (r.type === 'SCHEMA' || r.type === 'DELETE') continue;
     if (r.version === null && r.success && lastRepeatable.get(r.description) !== r) continue;
     if (!r.success) {
-      problems.push({ code: 'REPAIR_NEEDED', file: r.script, message: `Flyway recorded ${r.script} as failed; fix it with Flyway (flyway repair) before adopting the history` });
+      problems.push({
+        code: 'REPAIR_NEEDED',
+        file: r.script,
+        message: `Flyway recorded ${r.script} as failed; fix it with Flyway (flyway repair) before adopting the history`,
+      });
       continue;
     }
     const version = r.version === null ? undefined : parseVersion(r.version);
@@ -117,19 +148,35 @@ async function rowsFromFlyway(client: SqlClient, from: NonNullable<BaselineOptio
     }
     const file = version ? byVersion.get(versionKey(version)) : byDescription.get(r.description);
     if (!file) {
-      problems.push({ code: 'MISSING_MIGRATION', file: r.script, ...(r.version ? { version: r.version } : {}),
-        message: `Flyway applied ${r.script} but no such migration is in ${from.dir}; point --dir at the folder Flyway used` });
+      problems.push({
+        code: 'MISSING_MIGRATION',
+        file: r.script,
+        ...(r.version ? { version: r.version } : {}),
+        message: `Flyway applied ${r.script} but no such migration is in ${from.dir}; point --dir at the folder Flyway used`,
+      });
       continue;
     }
     if (r.checksum !== null && flywayChecksum(file.text) !== r.checksum) {
-      problems.push({ code: 'CHECKSUM_MISMATCH', file: file.script, ...(r.version ? { version: r.version } : {}),
-        message: `${file.script} differs from what Flyway applied (Flyway checksum ${r.checksum}, file ${flywayChecksum(file.text)}); check out the applied version of the file` });
+      problems.push({
+        code: 'CHECKSUM_MISMATCH',
+        file: file.script,
+        ...(r.version ? { version: r.version } : {}),
+        message: `${file.script} differs from what Flyway applied (Flyway checksum ${r.checksum}, file ${flywayChecksum(file.text)}); check out the applied version of the file`,
+      });
       continue;
     }
     out.push({
-      version: version?.text ?? null, description: file.description, type: file.kind === 'repeatable' ? 'SQL_REPEATABLE' : 'SQL',
-      script: file.script, checksum: file.checksum, executionMs: r.execution_time ?? 0, success: true, runId,
-      phase: file.directives.phase, statementsApplied: null, statementsTotal: null,
+      version: version?.text ?? null,
+      description: file.description,
+      type: file.kind === 'repeatable' ? 'SQL_REPEATABLE' : 'SQL',
+      script: file.script,
+      checksum: file.checksum,
+      executionMs: r.execution_time ?? 0,
+      success: true,
+      runId,
+      phase: file.directives.phase,
+      statementsApplied: null,
+      statementsTotal: null,
     });
   }
   if (problems.length > 0) throw new ValidationError(problems, 'adopting the Flyway history');

@@ -54,11 +54,16 @@ export function judgeCompatibility(record: CompatibilityRecord, appVersion: Vers
     return { ...base, compatible: false, reason: 'the database has no safeshift history yet; run `safeshift migrate` (or `baseline`) first' };
   }
   if (compareVersions(appVersion, schema) > 0) {
-    return { ...base, compatible: false, reason: `the app needs schema ${appVersion.text} but the database is at ${schema.text}; migrate the database before starting this app` };
+    return {
+      ...base,
+      compatible: false,
+      reason: `the app needs schema ${appVersion.text} but the database is at ${schema.text}; migrate the database before starting this app`,
+    };
   }
   if (compareVersions(appVersion, from) < 0) {
     return {
-      ...base, compatible: false,
+      ...base,
+      compatible: false,
       reason: `the contract migration ${record.raisedBy ?? from.text} removed what apps older than ${from.text} use; roll the code back no further than ${from.text}, or restore a snapshot taken before it`,
     };
   }

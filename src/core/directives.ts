@@ -98,8 +98,6 @@ export function parseDirectives(text: string, file: string): { directives: Direc
         bad(`unknown directive safeshift:${name} (known: no-transaction, phase, lock-timeout, allow)`);
     }
   });
-  const directives: Directives = lockTimeoutMs === undefined
-    ? { transaction, phase, allows }
-    : { transaction, phase, lockTimeoutMs, allows };
+  const directives: Directives = lockTimeoutMs === undefined ? { transaction, phase, allows } : { transaction, phase, lockTimeoutMs, allows };
   return { directives, problems };
 }

@@ -51,7 +51,10 @@ export async function discoverMigrations(dir: string): Promise<Discovery> {
   const root = path.resolve(dir);
   const info = await stat(root).catch(() => undefined);
   if (!info?.isDirectory()) {
-    throw new SafeshiftError('MIGRATIONS_DIR_NOT_FOUND', `migrations folder ${dir} does not exist; pass --dir with the folder that holds your V<version>__<description>.sql files`);
+    throw new SafeshiftError(
+      'MIGRATIONS_DIR_NOT_FOUND',
+      `migrations folder ${dir} does not exist; pass --dir with the folder that holds your V<version>__<description>.sql files`,
+    );
   }
   const files = await listFiles(root);
   const problems: Problem[] = [];
@@ -86,7 +89,9 @@ export async function discoverMigrations(dir: string): Promise<Discovery> {
       const other = byVersion.get(key);
       if (other) {
         problems.push({
-          code: 'DUPLICATE_VERSION', file: script, version: file.version.text,
+          code: 'DUPLICATE_VERSION',
+          file: script,
+          version: file.version.text,
           message: `version ${file.version.text} is used by both ${other.script} and ${script}; give one of them a new version`,
         });
         continue;
@@ -95,7 +100,11 @@ export async function discoverMigrations(dir: string): Promise<Discovery> {
     } else {
       const other = byRepeatable.get(file.description);
       if (other) {
-        problems.push({ code: 'DUPLICATE_VERSION', file: script, message: `repeatable migration "${file.description}" is defined by both ${other.script} and ${script}` });
+        problems.push({
+          code: 'DUPLICATE_VERSION',
+          file: script,
+          message: `repeatable migration "${file.description}" is defined by both ${other.script} and ${script}`,
+        });
         continue;
       }
       byRepeatable.set(file.description, file);

@@ -49,7 +49,10 @@ export const DEFAULT_HISTORY: HistoryLocation = { schema: 'public', table: 'safe
 export class HistoryTable {
   readonly qualifiedName: string;
 
-  constructor(private readonly client: SqlClient, readonly location: HistoryLocation = DEFAULT_HISTORY) {
+  constructor(
+    private readonly client: SqlClient,
+    readonly location: HistoryLocation = DEFAULT_HISTORY,
+  ) {
     this.qualifiedName = `${escapeIdentifier(location.schema)}.${escapeIdentifier(location.table)}`;
   }
 
@@ -87,7 +90,7 @@ export class HistoryTable {
   /** Every row in the order they were installed; empty when the table does not exist. */
   async read(): Promise<HistoryRow[]> {
     if (!(await this.exists())) return [];
-    const { rows } = await this.client.query<Record<string, unknown>>(
+    const { rows } = await this.client.query(
       `select installed_rank, version, description, type, script, checksum, installed_by, installed_on,
               execution_ms, success, run_id, phase, statements_applied, statements_total
          from ${this.qualifiedName} order by installed_rank`,
@@ -101,8 +104,19 @@ export class HistoryTable {
       `insert into ${this.qualifiedName}
          (version, description, type, script, checksum, execution_ms, success, run_id, phase, statements_applied, statements_total)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning installed_rank`,
-      [row.version, row.description, row.type, row.script, row.checksum, row.executionMs, row.success,
-        row.runId, row.phase, row.statementsApplied, row.statementsTotal],
+      [
+        row.version,
+        row.description,
+        row.type,
+        row.script,
+        row.checksum,
+        row.executionMs,
+        row.success,
+        row.runId,
+        row.phase,
+        row.statementsApplied,
+        row.statementsTotal,
+      ],
     );
     return Number(rows[0]?.installed_rank);
   }
@@ -112,8 +126,7 @@ export class HistoryTable {
    * as the migration it records. `execution_ms` is measured by the server from the transaction's start.
    */
   insertSql(row: NewHistoryRow): string {
-    const lit = (v: string | number | boolean | null): string =>
-      v === null ? 'null' : typeof v === 'string' ? escapeLiteral(v) : String(v);
+    const lit = (v: string | number | boolean | null): string => (v === null ? 'null' : typeof v === 'string' ? escapeLiteral(v) : String(v));
     return `insert into ${this.qualifiedName}
          (version, description, type, script, checksum, execution_ms, success, run_id, phase, statements_applied, statements_total)
        values (${[row.version, row.description, row.type, row.script, row.checksum].map(lit).join(', ')},
@@ -123,44 +136,55 @@ export class HistoryTable {
 
   /** Records progress of a no-transaction migration (write-ahead of nothing: it follows each statement). */
   async markProgress(rank: number, statementsApplied: number, success: boolean, executionMs: number): Promise<void> {
-    await this.client.query(
-      `update ${this.qualifiedName} set statements_applied = $2, success = $3, execution_ms = $4 where installed_rank = $1`,
-      [rank, statementsApplied, success, executionMs],
-    );
+    await this.client.query(`update ${this.qualifiedName} set statements_applied = $2, success = $3, execution_ms = $4 where installed_rank = $1`, [
+      rank,
+      statementsApplied,
+      success,
+      executionMs,
+    ]);
   }
 
   /** Removes failed rows (repair). Returns what was removed. */
   async deleteFailed(): Promise<HistoryRow[]> {
-    const { rows } = await this.client.query<Record<string, unknown>>(
-      `delete from ${this.qualifiedName} where not success returning *`,
-    );
+    const { rows } = await this.client.query(`delete from ${this.qualifiedName} where not success returning *`);
     return rows.map(toRow);
   }
 
   /** Realigns a recorded checksum and description with the file on disk (repair). */
   async realign(rank: number, checksum: string, description: string): Promise<void> {
-    await this.client.query(
-      `update ${this.qualifiedName} set checksum = $2, description = $3 where installed_rank = $1`,
-      [rank, checksum, description],
-    );
+    await this.client.query(`update ${this.qualifiedName} set checksum = $2, description = $3 where installed_rank = $1`, [rank, checksum, description]);
   }
 }
 
+const HISTORY_TYPES: ReadonlySet<unknown> = new Set<HistoryType>(['SQL', 'TS', 'JS', 'SQL_REPEATABLE', 'BASELINE']);
+const isHistoryType = (value: unknown): value is HistoryType => HISTORY_TYPES.has(value);
+
+/** A row as pg returns it (text, integer, boolean and timestamptz columns), checked into a HistoryRow. */
 function toRow(r: Record<string, unknown>): HistoryRow {
+  const script = String(r.script);
+  if (!isHistoryType(r.type)) throw new Error(`history row ${String(r.installed_rank)} (${script}) has type ${String(r.type)}, which safeshift does not write`);
   return {
     installedRank: Number(r.installed_rank),
-    version: (r.version as string | null) ?? null,
+    version: textOrNull(r.version),
     description: String(r.description),
-    type: r.type as HistoryType,
-    script: String(r.script),
-    checksum: (r.checksum as string | null) ?? null,
+    type: r.type,
+    script,
+    checksum: textOrNull(r.checksum),
     installedBy: String(r.installed_by),
-    installedOn: r.installed_on as Date,
+    installedOn: r.installed_on instanceof Date ? r.installed_on : new Date(String(r.installed_on)),
     executionMs: Number(r.execution_ms),
     success: r.success === true,
-    runId: (r.run_id as string | null) ?? null,
-    phase: (r.phase as Phase) ?? 'expand',
-    statementsApplied: r.statements_applied === null || r.statements_applied === undefined ? null : Number(r.statements_applied),
-    statementsTotal: r.statements_total === null || r.statements_total === undefined ? null : Number(r.statements_total),
+    runId: textOrNull(r.run_id),
+    // The column is `not null check (phase in ('expand', 'contract'))`.
+    phase: r.phase === 'contract' ? 'contract' : 'expand',
+    statementsApplied: numberOrNull(r.statements_applied),
+    statementsTotal: numberOrNull(r.statements_total),
   };
 }
+
+function textOrNull(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'string') throw new TypeError(`a text column of the history holds a ${typeof value}`);
+  return value;
+}
+const numberOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));

@@ -57,10 +57,17 @@ export async function info(options: InfoOptions): Promise<InfoReport> {
   }
   const entries: InfoEntry[] = [];
   for (const row of rows) {
-    const state: MigrationState = !row.success ? 'failed' : row.type === 'BASELINE' ? 'baseline' : flagged.get(row.script) ?? 'applied';
+    const state: MigrationState = !row.success ? 'failed' : row.type === 'BASELINE' ? 'baseline' : (flagged.get(row.script) ?? 'applied');
     entries.push({
-      version: row.version, description: row.description, script: row.script, type: row.type, phase: row.phase, state,
-      installedOn: row.installedOn.toISOString(), executionMs: row.executionMs, runId: row.runId,
+      version: row.version,
+      description: row.description,
+      script: row.script,
+      type: row.type,
+      phase: row.phase,
+      state,
+      installedOn: row.installedOn.toISOString(),
+      executionMs: row.executionMs,
+      runId: row.runId,
     });
   }
   const pendingFiles = [...plan.pending, ...plan.belowBaseline];
@@ -68,10 +75,15 @@ export async function info(options: InfoOptions): Promise<InfoReport> {
   const outOfOrder = discovery.migrations.filter((f) => flagged.get(f.script) === 'out-of-order');
   for (const file of [...pendingFiles, ...outOfOrder]) {
     entries.push({
-      version: file.version?.text ?? null, description: file.description, script: file.script,
-      type: file.kind === 'repeatable' ? 'SQL_REPEATABLE' : file.language.toUpperCase(), phase: file.directives.phase,
-      state: below.has(file) ? 'below-baseline' : flagged.get(file.script) ?? 'pending',
-      installedOn: null, executionMs: null, runId: null,
+      version: file.version?.text ?? null,
+      description: file.description,
+      script: file.script,
+      type: file.kind === 'repeatable' ? 'SQL_REPEATABLE' : file.language.toUpperCase(),
+      phase: file.directives.phase,
+      state: below.has(file) ? 'below-baseline' : (flagged.get(file.script) ?? 'pending'),
+      installedOn: null,
+      executionMs: null,
+      runId: null,
     });
   }
   return { ...compatibilityOf(rows), migrations: entries, pending: plan.pending.length, problems };

@@ -92,20 +92,32 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   });
   try {
     const pf = await preflight({
-      client: options.client, dir: options.dir, history: location, lockTimeoutMs,
+      client: options.client,
+      dir: options.dir,
+      history: location,
+      lockTimeoutMs,
       ...(options.target ? { target: options.target } : {}),
       ...(options.outOfOrder ? { outOfOrder: true } : {}),
     });
     if (pf.problems.length > 0) throw new ValidationError(pf.problems, 'preflight');
     const planned = pf.plan.pending.map((f) => ({
-      script: f.script, version: f.version?.text ?? null, description: f.description,
-      phase: f.directives.phase, transaction: f.directives.transaction,
+      script: f.script,
+      version: f.version?.text ?? null,
+      description: f.description,
+      phase: f.directives.phase,
+      transaction: f.directives.transaction,
     }));
     const warnings = pf.lint?.findings.filter((f) => f.severity === 'warning' || f.allowed) ?? [];
     const fromVersion = pf.plan.currentVersion?.text ?? null;
     const base = { runId, fromVersion, planned, warnings };
     if (options.dryRun || pf.plan.pending.length === 0) {
-      return { ...base, dryRun: !!options.dryRun, toVersion: options.dryRun ? pf.plan.targetVersion?.text ?? null : fromVersion, applied: [], remaining: pf.plan.pending.length };
+      return {
+        ...base,
+        dryRun: !!options.dryRun,
+        toVersion: options.dryRun ? (pf.plan.targetVersion?.text ?? null) : fromVersion,
+        applied: [],
+        remaining: pf.plan.pending.length,
+      };
     }
     const batch = options.maxMigrations === undefined ? pf.plan.pending : pf.plan.pending.slice(0, Math.max(1, options.maxMigrations));
 
@@ -113,8 +125,13 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
     await history.ensure();
     const applied: AppliedResult[] = [];
     const settings = {
-      client: options.client, history, runId, log, lockTimeoutMs,
-      lockRetries: options.lockRetries ?? 3, lockRetryDelayMs: options.lockRetryDelayMs ?? 250,
+      client: options.client,
+      history,
+      runId,
+      log,
+      lockTimeoutMs,
+      lockRetries: options.lockRetries ?? 3,
+      lockRetryDelayMs: options.lockRetryDelayMs ?? 250,
     };
     const earlier = options.appliedEarlier ?? 0;
     for (const [i, file] of batch.entries()) {

@@ -60,7 +60,9 @@ export function planMigrations(files: readonly MigrationFile[], history: readonl
     if (!row.success) {
       const progress = row.statementsTotal ? ` after ${row.statementsApplied ?? 0} of ${row.statementsTotal} statements` : '';
       problems.push({
-        code: 'REPAIR_NEEDED', file: row.script, ...(row.version ? { version: row.version } : {}),
+        code: 'REPAIR_NEEDED',
+        file: row.script,
+        ...(row.version ? { version: row.version } : {}),
         message: `${row.script} failed${progress} in run ${row.runId ?? '?'}; finish or undo its statements by hand, then run \`safeshift repair\` to clear the failed entry`,
       });
       continue;
@@ -83,12 +85,16 @@ export function planMigrations(files: readonly MigrationFile[], history: readonl
     const file = filesByVersion.get(key);
     if (!file) {
       problems.push({
-        code: 'MISSING_MIGRATION', file: row.script, version: row.version,
+        code: 'MISSING_MIGRATION',
+        file: row.script,
+        version: row.version,
         message: `${row.script} (version ${row.version}) was applied but is no longer in the migrations folder; restore the file (migrations are forward-only: add a new one to change the schema)`,
       });
     } else if (row.checksum !== null && row.checksum !== file.checksum) {
       problems.push({
-        code: 'CHECKSUM_MISMATCH', file: file.script, version: row.version,
+        code: 'CHECKSUM_MISMATCH',
+        file: file.script,
+        version: row.version,
         message: `${file.script} was edited after it was applied (checksum ${short(row.checksum)} applied, ${short(file.checksum)} on disk); put the applied text back and add a new migration, or run \`safeshift repair\` if the edit only changed comments or whitespace`,
       });
     }
@@ -100,10 +106,15 @@ export function planMigrations(files: readonly MigrationFile[], history: readonl
   if (options.target) {
     const key = versionKey(options.target);
     if (!filesByVersion.has(key) && !appliedVersions.has(key)) {
-      problems.push({ code: 'TARGET_NOT_FOUND', version: options.target.text, message: `target version ${options.target.text} is neither applied nor in the migrations folder` });
+      problems.push({
+        code: 'TARGET_NOT_FOUND',
+        version: options.target.text,
+        message: `target version ${options.target.text} is neither applied nor in the migrations folder`,
+      });
     } else if (currentVersion && compareVersions(options.target, currentVersion) < 0) {
       problems.push({
-        code: 'TARGET_BEHIND', version: options.target.text,
+        code: 'TARGET_BEHIND',
+        version: options.target.text,
         message: `target version ${options.target.text} is older than the database's version ${currentVersion.text}; migrations are forward-only (restore a snapshot to go back)`,
       });
     }
@@ -120,7 +131,9 @@ export function planMigrations(files: readonly MigrationFile[], history: readonl
     if (options.target && compareVersions(f.version, options.target) > 0) continue;
     if (currentVersion && compareVersions(f.version, currentVersion) < 0 && !options.outOfOrder) {
       problems.push({
-        code: 'OUT_OF_ORDER', file: f.script, version: f.version.text,
+        code: 'OUT_OF_ORDER',
+        file: f.script,
+        version: f.version.text,
         message: `${f.script} (version ${f.version.text}) is pending but the database is already at ${currentVersion.text}; give it a higher version, or pass --out-of-order to apply it anyway`,
       });
       continue;
@@ -135,7 +148,10 @@ export function planMigrations(files: readonly MigrationFile[], history: readonl
   const lastPending = [...pending].reverse().find((f) => f.version)?.version;
   const targetVersion = lastPending && (!currentVersion || compareVersions(lastPending, currentVersion) > 0) ? lastPending : currentVersion;
   return {
-    applied, pending, belowBaseline, problems,
+    applied,
+    pending,
+    belowBaseline,
+    problems,
     ...(currentVersion ? { currentVersion } : {}),
     ...(targetVersion ? { targetVersion } : {}),
   };

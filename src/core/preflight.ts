@@ -71,7 +71,11 @@ export async function preflight(options: PreflightOptions): Promise<Preflight> {
       const control = transactionControl(statement, file.directives.transaction);
       if (!control) continue;
       problems.push({
-        code: 'TRANSACTION_CONTROL', file: file.script, line: statement.line, column: statement.column, statementIndex: statement.index,
+        code: 'TRANSACTION_CONTROL',
+        file: file.script,
+        line: statement.line,
+        column: statement.column,
+        statementIndex: statement.index,
         ...(file.version ? { version: file.version.text } : {}),
         message: `${file.script}:${statement.line}:${statement.column}: ${control.message}\n      fix: ${control.fix}`,
       });
@@ -84,12 +88,19 @@ export async function preflight(options: PreflightOptions): Promise<Preflight> {
     const pendingScripts = new Set(plan.pending.map((f) => f.script));
     const applied = new Set(discovery.migrations.filter((f) => !pendingScripts.has(f.script)).map((f) => f.script));
     lint = await lintMigrations(discovery.migrations, {
-      parsed, applied, ...(options.lockTimeoutMs !== undefined ? { defaultLockTimeoutMs: options.lockTimeoutMs } : {}) });
+      parsed,
+      applied,
+      ...(options.lockTimeoutMs !== undefined ? { defaultLockTimeoutMs: options.lockTimeoutMs } : {}),
+    });
     for (const f of lint.findings) {
       // Transaction control is already a TRANSACTION_CONTROL problem above; once is enough.
       if (f.severity !== 'error' || f.allowed || f.rule === TRANSACTION_CONTROL_RULE.name) continue;
       problems.push({
-        code: 'LINT_VIOLATION', file: f.file, line: f.line, column: f.column, statementIndex: f.statementIndex,
+        code: 'LINT_VIOLATION',
+        file: f.file,
+        line: f.line,
+        column: f.column,
+        statementIndex: f.statementIndex,
         ...(f.version ? { version: f.version } : {}),
         message: `${f.file}:${f.line}:${f.column} [${f.rule}] ${f.message}\n      fix: ${f.fix}`,
       });

@@ -1,6 +1,6 @@
 import type { SqlClient } from '../ports.ts';
 import { acquireMigrationLock } from './advisory-lock.ts';
-import { discoverMigrations } from './discover.ts';
+import { discoverMigrations, type MigrationFile } from './discover.ts';
 import { DEFAULT_HISTORY, HistoryTable, type HistoryLocation } from './history.ts';
 import { inTransaction } from './transaction.ts';
 import { parseVersion, versionKey } from './version.ts';
@@ -41,7 +41,7 @@ export async function repair(options: RepairOptions): Promise<RepairResult> {
     const history = new HistoryTable(options.client, location);
     const rows = await history.read();
     const { migrations } = await discoverMigrations(options.dir);
-    const byVersion = new Map(migrations.filter((f) => f.version).map((f) => [versionKey(f.version!), f]));
+    const byVersion = new Map(migrations.flatMap((f): [string, MigrationFile][] => (f.version ? [[versionKey(f.version), f]] : [])));
     const byDescription = new Map(migrations.filter((f) => !f.version).map((f) => [f.description, f]));
     const failed = rows.filter((r) => !r.success);
     const realigned: { rank: number; script: string; from: string | null; to: string; description: string }[] = [];

@@ -5,7 +5,7 @@
 export class SqlText {
   readonly text: string;
   private readonly lineStarts: number[];
-  private readonly byteToChar: ((byte: number) => number);
+  private readonly byteToChar: (byte: number) => number;
 
   constructor(text: string) {
     this.text = text;

@@ -43,9 +43,13 @@ export async function parseSql(text: string, file: string): Promise<ParsedSql> {
     const details = (error as { sqlDetails?: { cursorPosition?: number; message?: string } }).sqlDetails;
     const offset = source.charOffset(Math.max(0, details?.cursorPosition ?? 0));
     const { line, column } = source.position(offset);
-    const message = details?.message ?? (error as Error).message;
+    const message = details?.message ?? (error instanceof Error ? error.message : String(error));
     throw new SafeshiftError('SYNTAX_ERROR', `${file}:${line}:${column}: ${message}\n${source.snippet(line, column)}`, {
-      file, line, column, cause: error, details: { postgresMessage: message },
+      file,
+      line,
+      column,
+      cause: error,
+      details: { postgresMessage: message },
     });
   }
   const statements: SqlStatement[] = [];
@@ -75,9 +79,13 @@ function leadingTriviaLength(chunk: string): number {
       // Postgres block comments nest.
       let depth = 0;
       do {
-        if (chunk.startsWith('/*', i)) { depth++; i += 2; }
-        else if (chunk.startsWith('*/', i)) { depth--; i += 2; }
-        else i++;
+        if (chunk.startsWith('/*', i)) {
+          depth++;
+          i += 2;
+        } else if (chunk.startsWith('*/', i)) {
+          depth--;
+          i += 2;
+        } else i++;
       } while (depth > 0 && i < chunk.length);
     } else {
       return i;

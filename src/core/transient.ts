@@ -22,14 +22,31 @@ const CONNECTION_EXCEPTION_CLASS = '08';
  * ENOTFOUND is among them: a renamed RDS endpoint resolves only after a while, and retries are bounded.
  */
 const TRANSIENT_ERRNOS: ReadonlySet<string> = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
 ]);
 
 /** The AWS SDK's throttling error names (THROTTLING_ERROR_CODES in @smithy's service-error-classification). */
 const AWS_THROTTLING_NAMES: ReadonlySet<string> = new Set([
-  'BandwidthLimitExceeded', 'EC2ThrottledException', 'LimitExceededException', 'PriorRequestNotComplete',
-  'ProvisionedThroughputExceededException', 'RequestLimitExceeded', 'RequestThrottled', 'RequestThrottledException',
-  'SlowDown', 'ThrottledException', 'Throttling', 'ThrottlingException', 'TooManyRequestsException',
+  'BandwidthLimitExceeded',
+  'EC2ThrottledException',
+  'LimitExceededException',
+  'PriorRequestNotComplete',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'SlowDown',
+  'ThrottledException',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
   'TransactionInProgressException',
 ]);
 /** The SDK's own transient error names (TRANSIENT_ERROR_CODES): request timeouts. */
@@ -96,7 +113,10 @@ function classify(error: unknown, depth: number, seen: Set<object>): Verdict {
 /** What this one error says about itself, without looking at its causes. */
 function ownVerdict(error: object): Verdict {
   const { code, name, $retryable, $metadata } = error as {
-    code?: unknown; name?: unknown; $retryable?: unknown; $metadata?: { httpStatusCode?: unknown; clockSkewCorrected?: unknown };
+    code?: unknown;
+    name?: unknown;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: unknown; clockSkewCorrected?: unknown };
   };
   if (name === 'AbortError') return 'final';
   // Before the SQLSTATE: five capitals, EPIPE would also pass for one (no SQLSTATE class starts with E).
@@ -113,9 +133,12 @@ function ownVerdict(error: object): Verdict {
   return 'unknown';
 }
 
+const isList = (value: unknown): value is readonly unknown[] => Array.isArray(value);
+
 function causesVerdict(error: object, depth: number, seen: Set<object>): Verdict {
-  const { cause, errors } = error as { cause?: unknown; errors?: unknown };
-  const children = [...(cause === undefined ? [] : [cause]), ...(error instanceof AggregateError && Array.isArray(errors) ? errors : [])];
+  const children: unknown[] = 'cause' in error && error.cause !== undefined ? [error.cause] : [];
+  const errors: unknown = error instanceof AggregateError ? error.errors : undefined;
+  if (isList(errors)) children.push(...errors);
   let verdict: Verdict = 'unknown';
   for (const child of children) {
     const v = classify(child, depth + 1, seen);
@@ -137,8 +160,8 @@ function causesVerdict(error: object, depth: number, seen: Set<object>): Verdict
  * ("Connection terminated", without "unexpectedly", is the client ending itself: not a failure.)
  */
 function pgConnectionLost(error: object): boolean {
-  if (Object.getPrototypeOf(error) !== Error.prototype || (error as { code?: unknown }).code !== undefined) return false;
-  return PG_CONNECTION_LOST_MESSAGES.has((error as Error).message);
+  if (!(error instanceof Error) || Object.getPrototypeOf(error) !== Error.prototype || ('code' in error && error.code !== undefined)) return false;
+  return PG_CONNECTION_LOST_MESSAGES.has(error.message);
 }
 const PG_CONNECTION_LOST_MESSAGES: ReadonlySet<string> = new Set([
   'Connection terminated unexpectedly',

@@ -32,7 +32,10 @@ export interface ValidateReport {
  */
 export async function validate(options: ValidateOptions): Promise<ValidateReport> {
   const pf = await preflight({
-    client: options.client, dir: options.dir, history: options.history ?? DEFAULT_HISTORY, lint: false,
+    client: options.client,
+    dir: options.dir,
+    history: options.history ?? DEFAULT_HISTORY,
+    lint: false,
     ...(options.outOfOrder ? { outOfOrder: true } : {}),
   });
   return { ok: pf.problems.length === 0, problems: pf.problems, applied: pf.plan.applied.length, pending: pf.plan.pending.length };

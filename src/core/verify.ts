@@ -24,7 +24,12 @@ export const DEFAULT_VERIFY_TIMEOUT_MS = 30_000;
  * await verifyDatabase(client, 'examples/verify', 'the clone', 10_000);
  * ```
  */
-export async function verifyDatabase(client: SqlClient, dir: string | undefined, where: string, timeoutMs = DEFAULT_VERIFY_TIMEOUT_MS): Promise<VerifyResult[]> {
+export async function verifyDatabase(
+  client: SqlClient,
+  dir: string | undefined,
+  where: string,
+  timeoutMs = DEFAULT_VERIFY_TIMEOUT_MS,
+): Promise<VerifyResult[]> {
   if (!dir) return [];
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.sql')).sort();
   const results: VerifyResult[] = [];
@@ -32,13 +37,16 @@ export async function verifyDatabase(client: SqlClient, dir: string | undefined,
     const sql = normaliseText(await readFile(path.join(dir, name), 'utf8'));
     await client.query(`begin read only; set local statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
     try {
-      const { rows } = await client.query<Record<string, unknown>>(sql);
+      const { rows } = await client.query(sql);
       const first = rows[0] ? Object.values(rows[0])[0] : undefined;
       results.push(first === false ? { check: name, ok: false, message: 'returned false' } : { check: name, ok: true });
     } catch (error) {
-      const message = sqlState(error) === SqlStates.queryCanceled
-        ? `did not finish within ${formatSeconds(timeoutMs)} and was cancelled (raise the verify timeout if the check is meant to take longer)`
-        : (error as Error).message;
+      const message =
+        sqlState(error) === SqlStates.queryCanceled
+          ? `did not finish within ${formatSeconds(timeoutMs)} and was cancelled (raise the verify timeout if the check is meant to take longer)`
+          : error instanceof Error
+            ? error.message
+            : String(error);
       results.push({ check: name, ok: false, message });
     } finally {
       await client.query('rollback').catch(() => undefined);
@@ -46,7 +54,9 @@ export async function verifyDatabase(client: SqlClient, dir: string | undefined,
   }
   const failed = results.filter((r) => !r.ok);
   if (failed.length > 0) {
-    throw new SafeshiftError('VERIFY_FAILED', `verify failed on ${where}: ${failed.map((f) => `${f.check} ${f.message}`).join('; ')}`, { details: { results } });
+    throw new SafeshiftError('VERIFY_FAILED', `verify failed on ${where}: ${failed.map((f) => `${f.check} ${f.message}`).join('; ')}`, {
+      details: { results },
+    });
   }
   return results;
 }

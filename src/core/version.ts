@@ -51,4 +51,3 @@ export function requireVersion(text: string, what: string): Version {
   if (!v) throw new OptionError(`${what} "${text}" is not a version: use numbers separated by dots, like 3 or 1.10`);
   return v;
 }
-

@@ -18,7 +18,11 @@ export interface AslDefinition {
  */
 const TRANSIENT_RETRY = {
   ErrorEquals: ['Transient', 'Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'],
-  IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, MaxDelaySeconds: 20, JitterStrategy: 'FULL',
+  IntervalSeconds: 2,
+  MaxAttempts: 6,
+  BackoffRate: 2,
+  MaxDelaySeconds: 20,
+  JitterStrategy: 'FULL',
 };
 /** Steps that bring things back (resume, clean up, roll back, record) try harder: giving up there is worst. */
 const PERSISTENT_RETRY = { ErrorEquals: ['States.ALL'], IntervalSeconds: 2, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' };
@@ -69,8 +73,15 @@ export class AslBuilder {
    * Start → Check → ready? → Wait (growing, from the check's `waitSeconds`) → Check …: how a long
    * snapshot or restore is awaited without holding a Lambda. Locally the check is ready at once.
    */
-  pollLoop(name: string, start: { step: StepName; args: Record<string, unknown> }, check: { step: StepName; args: Record<string, unknown> }, next: string, catchTo: string,
-    persistent = false, catchPath?: string): this {
+  pollLoop(
+    name: string,
+    start: { step: StepName; args: Record<string, unknown> },
+    check: { step: StepName; args: Record<string, unknown> },
+    next: string,
+    catchTo: string,
+    persistent = false,
+    catchPath?: string,
+  ): this {
     const caught = catchPath ? { catchPath } : {};
     this.task(`Start${name}`, start.step, { args: start.args, resultPath: '$.poll', next: `Check${name}`, catchTo, persistent, ...caught });
     this.task(`Check${name}`, check.step, { args: check.args, resultPath: '$.poll', next: `${name}Ready`, catchTo, persistent, ...caught });

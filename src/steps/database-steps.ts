@@ -23,11 +23,21 @@ export async function migrateStep(state: WorkflowState, args: { target: Target }
     // What the previous entry of this loop reported, so progress counts the run without another history read.
     const earlier = (args.target === 'rehearsal-clone' ? state.rehearsed : state.promoted)?.applied.length ?? 0;
     const result = await migrate({
-      client: session, dir: ctx.migrationsDir, history: ctx.history, runId: run.runId, log: ctx.log, maxMigrations: 1, appliedEarlier: earlier,
+      client: session,
+      dir: ctx.migrationsDir,
+      history: ctx.history,
+      runId: run.runId,
+      log: ctx.log,
+      maxMigrations: 1,
+      appliedEarlier: earlier,
       ...(run.targetVersion ? { target: requireVersion(run.targetVersion, 'target version') } : {}),
     });
     const rows = (await new HistoryTable(session, ctx.history).read()).filter((r) => r.runId === run.runId && r.success);
-    const applied = rows.map((r) => ({ script: r.script, executionMs: r.executionMs, lockRetries: result.applied.find((a) => a.script === r.script)?.lockRetries ?? 0 }));
+    const applied = rows.map((r) => ({
+      script: r.script,
+      executionMs: r.executionMs,
+      lockRetries: result.applied.find((a) => a.script === r.script)?.lockRetries ?? 0,
+    }));
     const toVersion = [...rows].reverse().find((r) => r.version !== null)?.version ?? result.toVersion;
     return { changed: true, applied, toVersion, remaining: result.remaining };
   } finally {
@@ -41,8 +51,12 @@ export async function verifyStep(state: WorkflowState, args: { target: Target },
   const session = await openBounded(ctx, databaseId, state.run.runId);
   const perCheck = state.run.verifyTimeoutSeconds === undefined ? DEFAULT_VERIFY_TIMEOUT_MS : state.run.verifyTimeoutSeconds * 1000;
   try {
-    const results = await verifyDatabase(session, ctx.verifyDir, args.target === 'production' ? 'production' : `the ${args.target} database`,
-      Math.min(perCheck, remainingMs(ctx) ?? perCheck));
+    const results = await verifyDatabase(
+      session,
+      ctx.verifyDir,
+      args.target === 'production' ? 'production' : `the ${args.target} database`,
+      Math.min(perCheck, remainingMs(ctx) ?? perCheck),
+    );
     return { checks: results.length };
   } finally {
     await session.close();
@@ -91,10 +105,14 @@ export async function rollbackPlanStep(state: WorkflowState, ctx: StepContext) {
     // Bringing a database back discards what was written since; only while nothing could write.
     const lost = await lostQuiesces(state, ctx);
     if (lost.length > 0) {
-      throw new SafeshiftError('QUIESCE_LOST', `the run failed and would ${action === 'restore' ? 'restore the pre-upgrade snapshot' : 'swap the old production back'}, `
-        + `but ${lost.join('; ')} ${lost.length === 1 ? 'is' : 'are'} no longer quiesced, so production may hold writes made since the snapshot. `
-        + `Nothing was restored or deleted: production "${run.database}" is as the failed run left it, the pre-upgrade snapshot ${state.snapshot?.snapshotId ?? targetId(state, 'pre-upgrade')} is kept. `
-        + 'Compare the two, keep the writes you need, then resume the APIs and unlock the database', { outcome: 'needs-operator', details: { lost, action } });
+      throw new SafeshiftError(
+        'QUIESCE_LOST',
+        `the run failed and would ${action === 'restore' ? 'restore the pre-upgrade snapshot' : 'swap the old production back'}, ` +
+          `but ${lost.join('; ')} ${lost.length === 1 ? 'is' : 'are'} no longer quiesced, so production may hold writes made since the snapshot. ` +
+          `Nothing was restored or deleted: production "${run.database}" is as the failed run left it, the pre-upgrade snapshot ${state.snapshot?.snapshotId ?? targetId(state, 'pre-upgrade')} is kept. ` +
+          'Compare the two, keep the writes you need, then resume the APIs and unlock the database',
+        { outcome: 'needs-operator', details: { lost, action } },
+      );
     }
   }
   return { action, endedSessions: ended };

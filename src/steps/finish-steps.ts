@@ -15,28 +15,44 @@ const ORCHESTRATION_ALLOWANCE_MS = 300;
  */
 export async function finishStep(state: WorkflowState, args: { status: RunStatus }, ctx: StepContext) {
   const { run } = state;
-  const caught = args.status === 'succeeded' ? undefined : caughtError(state.error as { Error?: string; Cause?: string } | undefined);
+  const caught = args.status === 'succeeded' ? undefined : caughtError(state.error);
   // What sent the run down the rollback path, then what failed while bringing production back.
-  const rollbackError = state.rollbackError ? caughtError(state.rollbackError as { Error?: string; Cause?: string }) : undefined;
+  const rollbackError = state.rollbackError ? caughtError(state.rollbackError) : undefined;
   const errors = [caught, rollbackError].filter((e): e is RunError => e !== undefined);
   // The step's own message speaks for the step ("the migration was rolled back"); say what the run did after it.
-  const error = caught && args.status === 'rolled-back'
-    ? { ...caught, message: `${caught.message}\nThe run then brought production back to its state before the run${state.snapshot ? ` (the snapshot taken before any change is ${(await ctx.ledger.getRun(run.runId))?.snapshotId ?? 'recorded'})` : ''} and resumed every API.` }
-    : caught;
+  const error =
+    caught && args.status === 'rolled-back'
+      ? {
+          ...caught,
+          message: `${caught.message}\nThe run then brought production back to its state before the run${state.snapshot ? ` (the snapshot taken before any change is ${(await ctx.ledger.getRun(run.runId))?.snapshotId ?? 'recorded'})` : ''} and resumed every API.`,
+        }
+      : caught;
   // A run refused before its first step recorded it (the very first write failed) is recorded now.
-  const current = (await ctx.ledger.getRun(run.runId)) ?? (await ctx.ledger.startRun({
-    runId: run.runId, database: run.database, kind: run.kind, status: 'running', startedAt: nowIso(ctx), targetVersion: run.targetVersion ?? null,
-  }));
-  const fromVersion = state.preflight?.fromVersion ?? current?.fromVersion ?? null;
+  const current =
+    (await ctx.ledger.getRun(run.runId)) ??
+    (await ctx.ledger.startRun({
+      runId: run.runId,
+      database: run.database,
+      kind: run.kind,
+      status: 'running',
+      startedAt: nowIso(ctx),
+      targetVersion: run.targetVersion ?? null,
+    }));
+  const fromVersion = state.preflight?.fromVersion ?? current.fromVersion ?? null;
   const standing = args.status === 'needs-operator' ? await standingOf(state, ctx) : undefined;
   // A run that needs an operator is where it is, not where it meant to go: production's version read now.
-  const toVersion = args.status === 'succeeded'
-    ? (state.promoted?.toVersion ?? state.preflight?.toVersion ?? fromVersion)
-    : standing ? standing.productionVersion : fromVersion;
+  const toVersion =
+    args.status === 'succeeded'
+      ? (state.promoted?.toVersion ?? state.preflight?.toVersion ?? fromVersion)
+      : standing
+        ? standing.productionVersion
+        : fromVersion;
   await ctx.ledger.updateRun(run.runId, {
-    status: args.status, endedAt: nowIso(ctx), toVersion,
+    status: args.status,
+    endedAt: nowIso(ctx),
+    toVersion,
     // What a rolled-back run applied was undone with production; a run that needs an operator says what it had applied.
-    applied: args.status === 'succeeded' || standing ? state.promoted?.applied.map((a) => a.script) ?? [] : [],
+    applied: args.status === 'succeeded' || standing ? (state.promoted?.applied.map((a) => a.script) ?? []) : [],
     ...(error ? { error } : {}),
     ...(errors.length > 1 ? { errors } : {}),
     ...(standing ? { standing } : {}),
@@ -61,7 +77,10 @@ async function standingOf(state: WorkflowState, ctx: StepContext): Promise<RunSt
   }
   const stillQuiesced = (await ctx.ledger.listQuiesced({ runId: run.runId })).filter((q) => q.status !== 'resumed').map((q) => q.apiId);
   return {
-    productionVersion, ...(productionNote ? { productionNote } : {}), stillQuiesced, lock: 'kept',
+    productionVersion,
+    ...(productionNote ? { productionNote } : {}),
+    stillQuiesced,
+    lock: 'kept',
     next: `look at production "${run.database}" and the run's snapshot; then \`safeshift quiesced --resume --database ${run.database}\` puts back what is still stopped, and \`safeshift unlock --break --database ${run.database}\` frees the database once it is safe`,
   };
 }
@@ -74,8 +93,14 @@ export async function recordRehearsalStep(state: WorkflowState, ctx: StepContext
   const migrations = (rehearsed?.applied ?? []).map((a) => ({ script: a.script, executionMs: a.executionMs, lockRetries: a.lockRetries }));
   const predictedWindowMs = (snapshot?.durationMs ?? 0) + migrations.reduce((t, m) => t + m.executionMs, 0) + ORCHESTRATION_ALLOWANCE_MS;
   await ctx.ledger.putRehearsal({
-    runId: run.runId, database: run.database, createdAt: nowIso(ctx), fromVersion: state.preflight?.fromVersion ?? null,
-    toVersion: rehearsed?.toVersion ?? null, migrations, predictedWindowMs, status: 'succeeded',
+    runId: run.runId,
+    database: run.database,
+    createdAt: nowIso(ctx),
+    fromVersion: state.preflight?.fromVersion ?? null,
+    toVersion: rehearsed?.toVersion ?? null,
+    migrations,
+    predictedWindowMs,
+    status: 'succeeded',
   });
   return { predictedWindowMs };
 }
@@ -84,9 +109,15 @@ export async function recordRehearsalStep(state: WorkflowState, ctx: StepContext
 export async function recordRehearsalFailureStep(state: WorkflowState, ctx: StepContext) {
   const { run } = state;
   await ctx.ledger.putRehearsal({
-    runId: run.runId, database: run.database, createdAt: nowIso(ctx), fromVersion: state.preflight?.fromVersion ?? null,
-    toVersion: null, migrations: [], predictedWindowMs: 0, status: 'failed',
-    error: caughtError(state.error as { Error?: string; Cause?: string } | undefined),
+    runId: run.runId,
+    database: run.database,
+    createdAt: nowIso(ctx),
+    fromVersion: state.preflight?.fromVersion ?? null,
+    toVersion: null,
+    migrations: [],
+    predictedWindowMs: 0,
+    status: 'failed',
+    error: caughtError(state.error),
   });
   return {};
 }

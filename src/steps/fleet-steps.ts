@@ -36,7 +36,9 @@ function nextPoll(ctx: StepContext, prev: PollState | undefined, status: Resourc
 }
 
 const SNAPSHOT_KIND: Partial<Record<ResourceRole, SnapshotKind>> = {
-  'rehearsal-snapshot': 'rehearsal', 'pre-upgrade': 'pre-upgrade', safety: 'safety',
+  'rehearsal-snapshot': 'rehearsal',
+  'pre-upgrade': 'pre-upgrade',
+  safety: 'safety',
 };
 
 /**
@@ -62,8 +64,13 @@ export async function startSnapshotStep(state: WorkflowState, args: { role: Reso
   const { run } = state;
   const existing = await ctx.ledger.getSnapshot(snapshotId);
   await ctx.ledger.putSnapshot({
-    snapshotId, database: run.database, kind, runId: run.runId, createdAt: existing?.createdAt ?? nowIso(ctx),
-    schemaVersion: existing?.schemaVersion ?? (await schemaVersionOf(ctx, run.database)), status: existing?.status === 'available' ? 'available' : 'creating',
+    snapshotId,
+    database: run.database,
+    kind,
+    runId: run.runId,
+    createdAt: existing?.createdAt ?? nowIso(ctx),
+    schemaVersion: existing?.schemaVersion ?? (await schemaVersionOf(ctx, run.database)),
+    status: existing?.status === 'available' ? 'available' : 'creating',
   });
   if (kind === 'pre-upgrade') await ctx.ledger.updateRun(run.runId, { snapshotId });
   if (kind === 'safety') await ctx.ledger.updateRun(run.runId, { safetySnapshotId: snapshotId });
@@ -102,7 +109,11 @@ export async function checkSnapshotStep(state: WorkflowState, args: { role: Reso
 }
 
 /** Starts a database from a snapshot of the run (or, `from: 'requested'`, the snapshot a restore names). */
-export async function startCloneStep(state: WorkflowState, args: { from: ResourceRole | 'requested'; role: ResourceRole }, ctx: StepContext): Promise<PollState> {
+export async function startCloneStep(
+  state: WorkflowState,
+  args: { from: ResourceRole | 'requested'; role: ResourceRole },
+  ctx: StepContext,
+): Promise<PollState> {
   // A rehearsal clones live production where the fleet can (Aurora copy-on-write): same data, no restore.
   const live = args.from === 'rehearsal-snapshot' ? ctx.fleet.liveCloneSource?.(state.run.database) : undefined;
   const snapshotId = live ?? (args.from === 'requested' ? state.run.snapshotId : targetId(state, args.from));
@@ -162,13 +173,23 @@ export async function cleanupStep(state: WorkflowState, ctx: StepContext) {
     const existing = await ctx.ledger.getSnapshot(id);
     const keepUntil = existing?.keepUntil ?? new Date(now.getTime() + (run.keepReplacedHours ?? DEFAULT_KEEP_HOURS) * 3_600_000).toISOString();
     await ctx.ledger.putSnapshot({
-      snapshotId: id, database: run.database, kind: role, runId: run.runId, createdAt: existing?.createdAt ?? now.toISOString(),
-      schemaVersion: existing?.schemaVersion ?? null, status: 'available', keepUntil,
+      snapshotId: id,
+      database: run.database,
+      kind: role,
+      runId: run.runId,
+      createdAt: existing?.createdAt ?? now.toISOString(),
+      schemaVersion: existing?.schemaVersion ?? null,
+      status: 'available',
+      keepUntil,
     });
     kept.push(id);
   }
   for (const old of await ctx.ledger.listSnapshots(run.database)) {
-    const expired = (old.kind === 'retired' || old.kind === 'failed') && old.status === 'available' && old.keepUntil !== undefined && Date.parse(old.keepUntil) <= now.getTime();
+    const expired =
+      (old.kind === 'retired' || old.kind === 'failed') &&
+      old.status === 'available' &&
+      old.keepUntil !== undefined &&
+      Date.parse(old.keepUntil) <= now.getTime();
     if (!expired || kept.includes(old.snapshotId)) continue;
     await ctx.fleet.deleteDatabase(old.snapshotId);
     await ctx.ledger.putSnapshot({ ...old, status: 'deleted' });

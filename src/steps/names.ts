@@ -10,7 +10,14 @@
 export type ResourceRole = 'rehearsal-snapshot' | 'rehearsal-clone' | 'pre-upgrade' | 'safety' | 'new' | 'retired' | 'restored' | 'failed';
 
 const PREFIX: Record<ResourceRole, string> = {
-  'rehearsal-snapshot': 'rs', 'rehearsal-clone': 'rc', 'pre-upgrade': 'pre', safety: 'safe', new: 'new', retired: 'old', restored: 'rst', failed: 'bad',
+  'rehearsal-snapshot': 'rs',
+  'rehearsal-clone': 'rc',
+  'pre-upgrade': 'pre',
+  safety: 'safe',
+  new: 'new',
+  retired: 'old',
+  restored: 'rst',
+  failed: 'bad',
 };
 
 /**
@@ -20,7 +27,15 @@ const PREFIX: Record<ResourceRole, string> = {
  * ```
  */
 export function resourceName(role: ResourceRole, database: string, runId: string): string {
-  const slug = database.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'db';
-  const short = runId.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 12);
+  const slug =
+    database
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 24) || 'db';
+  const short = runId
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(0, 12);
   return `ss-${PREFIX[role]}-${slug}-${short}`.replace(/-+/g, '-').replace(/-$/, '');
 }

@@ -19,7 +19,14 @@ export async function quiesceStep(state: WorkflowState, ctx: StepContext) {
     if (!known) await ctx.ledger.putQuiesce({ runId: run.runId, database: run.database, apiId: quiescer.id, prior, status: 'quiescing' });
     ctx.log.info(`quiescing ${quiescer.id}`);
     await quiescer.quiesce();
-    await ctx.ledger.putQuiesce({ runId: run.runId, database: run.database, apiId: quiescer.id, prior, status: 'quiesced', quiescedAt: known?.quiescedAt ?? nowIso(ctx) });
+    await ctx.ledger.putQuiesce({
+      runId: run.runId,
+      database: run.database,
+      apiId: quiescer.id,
+      prior,
+      status: 'quiesced',
+      quiescedAt: known?.quiescedAt ?? nowIso(ctx),
+    });
     apis.push(quiescer.id);
   }
   const at = nowIso(ctx);
@@ -69,9 +76,12 @@ export async function lostQuiesces(state: WorkflowState, ctx: StepContext): Prom
 export async function confirmQuiescedStep(state: WorkflowState, ctx: StepContext) {
   const lost = await lostQuiesces(state, ctx);
   if (lost.length > 0) {
-    throw new SafeshiftError('QUIESCE_LOST', `no longer quiesced: ${lost.join('; ')}. Something brought ${lost.length === 1 ? 'it' : 'them'} back while the run had ${lost.length === 1 ? 'it' : 'them'} stopped `
-      + '(a restart, a deploy, a person); production was not changed by this run, which stops here. Find what restarted it, then run the upgrade again',
-    { outcome: 'rolled-back', details: { lost } });
+    throw new SafeshiftError(
+      'QUIESCE_LOST',
+      `no longer quiesced: ${lost.join('; ')}. Something brought ${lost.length === 1 ? 'it' : 'them'} back while the run had ${lost.length === 1 ? 'it' : 'them'} stopped ` +
+        '(a restart, a deploy, a person); production was not changed by this run, which stops here. Find what restarted it, then run the upgrade again',
+      { outcome: 'rolled-back', details: { lost } },
+    );
   }
   return { at: nowIso(ctx) };
 }

@@ -2,7 +2,16 @@ import type { RunStatus } from '../ports.ts';
 import type { StepContext } from './context.ts';
 import { migrateStep, rollbackPlanStep, verifyStep } from './database-steps.ts';
 import { finishStep, recordRehearsalFailureStep, recordRehearsalStep } from './finish-steps.ts';
-import { type AlongsideClone, checkDatabaseStep, checkSnapshotStep, cleanupStep, startCloneStep, startSnapshotStep, swapStep, type Target } from './fleet-steps.ts';
+import {
+  type AlongsideClone,
+  checkDatabaseStep,
+  checkSnapshotStep,
+  cleanupStep,
+  startCloneStep,
+  startSnapshotStep,
+  swapStep,
+  type Target,
+} from './fleet-steps.ts';
 import type { ResourceRole } from './names.ts';
 import { confirmQuiescedStep, quiesceStep, resumeStep } from './quiesce-steps.ts';
 import { preflightStep, restorePreflightStep } from './run-steps.ts';

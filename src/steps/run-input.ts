@@ -71,7 +71,14 @@ export function normalizeRunInput(raw: unknown): RunInput {
     throw new SafeshiftError('BAD_OPTION', `the run's input is not valid; nothing was started:\n  ${problems.join('\n  ')}`, { details: { problems } });
   }
   return {
-    runId, kind, database, strategy, rehearsal, noQuiesce, targetVersion, quiesce: quiesce as string[],
+    runId,
+    kind,
+    database,
+    strategy,
+    rehearsal,
+    noQuiesce,
+    targetVersion,
+    quiesce: quiesce as string[],
     ...(snapshotId ? { snapshotId } : {}),
     ...(typeof verifyTimeout === 'number' ? { verifyTimeoutSeconds: verifyTimeout } : {}),
   };

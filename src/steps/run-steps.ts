@@ -22,7 +22,9 @@ export async function preflightStep(state: WorkflowState, ctx: StepContext) {
   const session = await ctx.connector.connect(run.database, { runId: run.runId });
   try {
     const pf = await preflight({
-      client: session, dir: ctx.migrationsDir, history: ctx.history,
+      client: session,
+      dir: ctx.migrationsDir,
+      history: ctx.history,
       ...(run.targetVersion ? { target: requireVersion(run.targetVersion, 'target version') } : {}),
     });
     if (pf.problems.length > 0) throw new ValidationError(pf.problems, 'preflight');
@@ -49,14 +51,23 @@ export async function restorePreflightStep(state: WorkflowState, ctx: StepContex
   const record = await ctx.ledger.getSnapshot(snapshotId);
   const tags = await ctx.fleet.snapshotTags(snapshotId);
   if (!record && !tags) {
-    throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `no snapshot ${snapshotId} is recorded; \`safeshift snapshots --database ${run.database}\` lists the ones that can be restored`);
+    throw new SafeshiftError(
+      'SNAPSHOT_NOT_FOUND',
+      `no snapshot ${snapshotId} is recorded; \`safeshift snapshots --database ${run.database}\` lists the ones that can be restored`,
+    );
   }
   if (record?.kind === 'retired' || record?.kind === 'failed') {
-    throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `${snapshotId} is not a snapshot but the database run ${record.runId} replaced, kept until ${record.keepUntil ?? 'an operator deletes it'}; restore from a pre-upgrade or safety snapshot (\`safeshift snapshots\`)`);
+    throw new SafeshiftError(
+      'SNAPSHOT_NOT_FOUND',
+      `${snapshotId} is not a snapshot but the database run ${record.runId} replaced, kept until ${record.keepUntil ?? 'an operator deletes it'}; restore from a pre-upgrade or safety snapshot (\`safeshift snapshots\`)`,
+    );
   }
   const owner = record?.database ?? tags?.database;
   if (owner !== run.database || (tags && tags.database !== run.database)) {
-    throw new SafeshiftError('SNAPSHOT_FOREIGN', `snapshot ${snapshotId} was taken of database ${owner ?? '?'}, not of ${run.database}; a database can only be restored from its own snapshots`);
+    throw new SafeshiftError(
+      'SNAPSHOT_FOREIGN',
+      `snapshot ${snapshotId} was taken of database ${owner ?? '?'}, not of ${run.database}; a database can only be restored from its own snapshots`,
+    );
   }
   if ((await ctx.fleet.snapshotStatus(snapshotId)) !== 'available') {
     throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `snapshot ${snapshotId} is recorded but no longer available to restore`);
@@ -69,8 +80,13 @@ export async function restorePreflightStep(state: WorkflowState, ctx: StepContex
 
 async function openRun(run: RunInput, ctx: StepContext): Promise<void> {
   await ctx.ledger.startRun({
-    runId: run.runId, database: run.database, kind: run.kind, status: 'running', startedAt: nowIso(ctx),
-    targetVersion: run.targetVersion ?? null, ...(run.strategy ? { strategy: run.strategy } : {}),
+    runId: run.runId,
+    database: run.database,
+    kind: run.kind,
+    status: 'running',
+    startedAt: nowIso(ctx),
+    targetVersion: run.targetVersion ?? null,
+    ...(run.strategy ? { strategy: run.strategy } : {}),
     ...(ctx.owner ? { owner: ctx.owner, heartbeatAt: nowIso(ctx) } : {}),
   });
   await ctx.ledger.acquireLock(run.database, run.runId, ctx.lockTtlMs ?? DEFAULT_LOCK_TTL_MS);

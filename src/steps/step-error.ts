@@ -1,4 +1,4 @@
-import { SafeshiftError, sqlState, type ErrorCode } from '../core/errors.ts';
+import { SafeshiftError, sqlState } from '../core/errors.ts';
 import { isTransient } from '../core/transient.ts';
 import type { RunError } from '../ports.ts';
 
@@ -33,7 +33,10 @@ function describeError(error: unknown): ErrorDocument {
   const transient = isTransient(error) ? { transient: true } : {};
   if (error instanceof SafeshiftError) {
     return {
-      code: error.code, message: error.message, outcome: error.outcome, ...transient,
+      code: error.code,
+      message: error.message,
+      outcome: error.outcome,
+      ...transient,
       ...(error.location.file ? { migration: error.location.file } : {}),
     };
   }
@@ -56,12 +59,12 @@ export function caughtError(caught: { Error?: string; Cause?: string } | undefin
     } catch {
       break;
     }
-    const lambda = cause as { errorMessage?: unknown };
+    const lambda = cause as { errorMessage?: unknown } | null;
     if (lambda && typeof lambda.errorMessage === 'string') cause = lambda.errorMessage;
   }
   const doc = cause as Partial<RunError> | undefined;
   if (doc && typeof doc === 'object' && typeof doc.code === 'string' && typeof doc.message === 'string') {
     return { code: doc.code, message: doc.message, ...(doc.migration ? { migration: doc.migration } : {}) };
   }
-  return { code: (caught.Error as ErrorCode) ?? 'INTERNAL', message: typeof caught.Cause === 'string' ? caught.Cause : String(caught.Error) };
+  return { code: caught.Error ?? 'INTERNAL', message: typeof caught.Cause === 'string' ? caught.Cause : String(caught.Error) };
 }

@@ -9,20 +9,68 @@ const ROLLBACK_ERROR = '$.rollbackError';
 
 /** The ending every failure after quiesce takes: bring production back, resume, clean up, record. */
 function rollbackPath(b: AslBuilder, restoreFrom: 'pre-upgrade' | null): AslBuilder {
-  b.task('RollbackPlan', 'rollbackPlan', { resultPath: '$.rollback', next: 'RollbackAction', catchTo: 'FinishNeedsOperator', catchPath: ROLLBACK_ERROR, persistent: true });
-  b.choice('RollbackAction', [
-    { Variable: '$.rollback.action', StringEquals: 'swap-back', Next: 'SwapBack' },
-    ...(restoreFrom ? [{ Variable: '$.rollback.action', StringEquals: 'restore', Next: 'StartRestoreSnapshot' }] : []),
-  ], 'ResumeAfterRollback');
-  b.task('SwapBack', 'swap', { args: { replacement: 'retired', retired: 'failed' }, resultPath: null, next: 'RollbackPlan', catchTo: 'FinishNeedsOperator', catchPath: ROLLBACK_ERROR, persistent: true });
+  b.task('RollbackPlan', 'rollbackPlan', {
+    resultPath: '$.rollback',
+    next: 'RollbackAction',
+    catchTo: 'FinishNeedsOperator',
+    catchPath: ROLLBACK_ERROR,
+    persistent: true,
+  });
+  b.choice(
+    'RollbackAction',
+    [
+      { Variable: '$.rollback.action', StringEquals: 'swap-back', Next: 'SwapBack' },
+      ...(restoreFrom ? [{ Variable: '$.rollback.action', StringEquals: 'restore', Next: 'StartRestoreSnapshot' }] : []),
+    ],
+    'ResumeAfterRollback',
+  );
+  b.task('SwapBack', 'swap', {
+    args: { replacement: 'retired', retired: 'failed' },
+    resultPath: null,
+    next: 'RollbackPlan',
+    catchTo: 'FinishNeedsOperator',
+    catchPath: ROLLBACK_ERROR,
+    persistent: true,
+  });
   if (restoreFrom) {
-    b.pollLoop('RestoreSnapshot', { step: 'startClone', args: { from: restoreFrom, role: 'restored' } }, { step: 'checkDatabase', args: { role: 'restored' } }, 'SwapRestoredIn', 'FinishNeedsOperator', true, ROLLBACK_ERROR);
-    b.task('SwapRestoredIn', 'swap', { args: { replacement: 'restored', retired: 'failed' }, resultPath: null, next: 'RollbackPlan', catchTo: 'FinishNeedsOperator', catchPath: ROLLBACK_ERROR, persistent: true });
+    b.pollLoop(
+      'RestoreSnapshot',
+      { step: 'startClone', args: { from: restoreFrom, role: 'restored' } },
+      { step: 'checkDatabase', args: { role: 'restored' } },
+      'SwapRestoredIn',
+      'FinishNeedsOperator',
+      true,
+      ROLLBACK_ERROR,
+    );
+    b.task('SwapRestoredIn', 'swap', {
+      args: { replacement: 'restored', retired: 'failed' },
+      resultPath: null,
+      next: 'RollbackPlan',
+      catchTo: 'FinishNeedsOperator',
+      catchPath: ROLLBACK_ERROR,
+      persistent: true,
+    });
   }
-  b.task('ResumeAfterRollback', 'resume', { resultPath: '$.resumed', next: 'CleanupAfterRollback', catchTo: 'FinishNeedsOperator', catchPath: ROLLBACK_ERROR, persistent: true });
-  b.task('CleanupAfterRollback', 'cleanup', { resultPath: null, next: 'FinishRolledBack', catchTo: 'FinishNeedsOperator', catchPath: ROLLBACK_ERROR, persistent: true });
+  b.task('ResumeAfterRollback', 'resume', {
+    resultPath: '$.resumed',
+    next: 'CleanupAfterRollback',
+    catchTo: 'FinishNeedsOperator',
+    catchPath: ROLLBACK_ERROR,
+    persistent: true,
+  });
+  b.task('CleanupAfterRollback', 'cleanup', {
+    resultPath: null,
+    next: 'FinishRolledBack',
+    catchTo: 'FinishNeedsOperator',
+    catchPath: ROLLBACK_ERROR,
+    persistent: true,
+  });
   b.task('FinishRolledBack', 'finish', { args: { status: 'rolled-back' }, resultPath: null, next: 'RolledBack', persistent: true });
-  b.fail('RolledBack', 'ROLLED_BACK', 'The run failed; production was brought back to its state before the run and every API was resumed. The ledger has the error.');
+  b.fail(
+    'RolledBack',
+    'ROLLED_BACK',
+    'The run failed; production was brought back to its state before the run and every API was resumed. The ledger has the error.',
+  );
   b.task('FinishNeedsOperator', 'finish', { args: { status: 'needs-operator' }, resultPath: null, next: 'NeedsOperator', persistent: true });
   b.fail('NeedsOperator', 'NEEDS_OPERATOR', 'The run failed and could not bring production back by itself; the ledger says what state things are in.');
   return b;
@@ -39,8 +87,20 @@ function refusalPath(b: AslBuilder, afterRehearsal: boolean): AslBuilder {
 
 /** A rehearsal on a clone of production: snapshot, clone, migrate, verify, record, delete. */
 function rehearsal(b: AslBuilder, next: string, onFailure: string): AslBuilder {
-  b.pollLoop('RehearsalSnapshot', { step: 'startSnapshot', args: { role: 'rehearsal-snapshot' } }, { step: 'checkSnapshot', args: { role: 'rehearsal-snapshot' } }, 'StartRehearsalCloneFromSnapshot', onFailure);
-  b.pollLoop('RehearsalCloneFromSnapshot', { step: 'startClone', args: { from: 'rehearsal-snapshot', role: 'rehearsal-clone' } }, { step: 'checkDatabase', args: { role: 'rehearsal-clone' } }, 'MigrateRehearsalClone', onFailure);
+  b.pollLoop(
+    'RehearsalSnapshot',
+    { step: 'startSnapshot', args: { role: 'rehearsal-snapshot' } },
+    { step: 'checkSnapshot', args: { role: 'rehearsal-snapshot' } },
+    'StartRehearsalCloneFromSnapshot',
+    onFailure,
+  );
+  b.pollLoop(
+    'RehearsalCloneFromSnapshot',
+    { step: 'startClone', args: { from: 'rehearsal-snapshot', role: 'rehearsal-clone' } },
+    { step: 'checkDatabase', args: { role: 'rehearsal-clone' } },
+    'MigrateRehearsalClone',
+    onFailure,
+  );
   b.migrateLoop('MigrateRehearsalClone', 'rehearsal-clone', '$.rehearsed', 'VerifyRehearsalClone', onFailure);
   b.task('VerifyRehearsalClone', 'verify', { args: { target: 'rehearsal-clone' }, resultPath: null, next: 'RecordRehearsal', catchTo: onFailure });
   b.task('RecordRehearsal', 'recordRehearsal', { resultPath: null, next: 'CleanupRehearsal', catchTo: onFailure, persistent: true });
@@ -62,12 +122,24 @@ export function upgradeWorkflow(): AslDefinition {
   b.choice('RehearseFirst', [{ Variable: '$.run.rehearsal', BooleanEquals: false, Next: 'Quiesce' }], 'StartRehearsalSnapshot');
   rehearsal(b, 'Quiesce', 'RecordRehearsalFailure');
   b.task('Quiesce', 'quiesce', { resultPath: '$.quiesced', next: 'StartPreUpgradeSnapshot', catchTo: rollback });
-  b.pollLoop('PreUpgradeSnapshot', { step: 'startSnapshot', args: { role: 'pre-upgrade', clone: { from: 'pre-upgrade', role: 'new', strategy: 'swap' } } }, { step: 'checkSnapshot', args: { role: 'pre-upgrade' } }, 'RecordSnapshotTaken', rollback);
+  b.pollLoop(
+    'PreUpgradeSnapshot',
+    { step: 'startSnapshot', args: { role: 'pre-upgrade', clone: { from: 'pre-upgrade', role: 'new', strategy: 'swap' } } },
+    { step: 'checkSnapshot', args: { role: 'pre-upgrade' } },
+    'RecordSnapshotTaken',
+    rollback,
+  );
   b.states.RecordSnapshotTaken = { Type: 'Pass', Parameters: { 'startedAt.$': '$.poll.startedAt' }, ResultPath: '$.snapshot', Next: 'ConfirmQuiesced' };
   b.task('ConfirmQuiesced', 'confirmQuiesced', { resultPath: null, next: 'Strategy', catchTo: rollback });
   b.choice('Strategy', [{ Variable: '$.run.strategy', StringEquals: 'swap', Next: 'StartNewClone' }], 'MigrateProduction');
   b.migrateLoop('MigrateProduction', 'production', '$.promoted', 'VerifyProduction', rollback);
-  b.pollLoop('NewClone', { step: 'startClone', args: { from: 'pre-upgrade', role: 'new' } }, { step: 'checkDatabase', args: { role: 'new' } }, 'MigrateNewClone', rollback);
+  b.pollLoop(
+    'NewClone',
+    { step: 'startClone', args: { from: 'pre-upgrade', role: 'new' } },
+    { step: 'checkDatabase', args: { role: 'new' } },
+    'MigrateNewClone',
+    rollback,
+  );
   b.migrateLoop('MigrateNewClone', 'new', '$.promoted', 'VerifyNewClone', rollback);
   b.task('VerifyNewClone', 'verify', { args: { target: 'new' }, resultPath: null, next: 'ConfirmQuiescedBeforeSwap', catchTo: rollback });
   b.task('ConfirmQuiescedBeforeSwap', 'confirmQuiesced', { resultPath: null, next: 'SwapNewIn', catchTo: rollback });
@@ -79,7 +151,10 @@ export function upgradeWorkflow(): AslDefinition {
   b.succeed('Succeeded');
   rollbackPath(b, 'pre-upgrade');
   refusalPath(b, true);
-  return b.build('safeshift upgrade: preflight, rehearse on a clone, quiesce, snapshot, promote, verify, resume; restore the pre-upgrade snapshot on failure', 'Preflight');
+  return b.build(
+    'safeshift upgrade: preflight, rehearse on a clone, quiesce, snapshot, promote, verify, resume; restore the pre-upgrade snapshot on failure',
+    'Preflight',
+  );
 }
 
 /**
@@ -91,11 +166,33 @@ export function restoreWorkflow(): AslDefinition {
   const rollback = 'RollbackPlan';
   b.task('Preflight', 'restorePreflight', { resultPath: '$', next: 'Quiesce', catchTo: 'FinishRefused' });
   b.task('Quiesce', 'quiesce', { resultPath: '$.quiesced', next: 'StartSafetySnapshot', catchTo: rollback });
-  b.pollLoop('SafetySnapshot', { step: 'startSnapshot', args: { role: 'safety', clone: { from: 'requested', role: 'restored' } } }, { step: 'checkSnapshot', args: { role: 'safety' } }, 'RecordSnapshotTaken', rollback);
-  b.states.RecordSnapshotTaken = { Type: 'Pass', Parameters: { 'startedAt.$': '$.poll.startedAt' }, ResultPath: '$.snapshot', Next: 'StartRestoredFromSnapshot' };
-  b.pollLoop('RestoredFromSnapshot', { step: 'startClone', args: { from: 'requested', role: 'restored' } }, { step: 'checkDatabase', args: { role: 'restored' } }, 'ConfirmQuiesced', rollback);
+  b.pollLoop(
+    'SafetySnapshot',
+    { step: 'startSnapshot', args: { role: 'safety', clone: { from: 'requested', role: 'restored' } } },
+    { step: 'checkSnapshot', args: { role: 'safety' } },
+    'RecordSnapshotTaken',
+    rollback,
+  );
+  b.states.RecordSnapshotTaken = {
+    Type: 'Pass',
+    Parameters: { 'startedAt.$': '$.poll.startedAt' },
+    ResultPath: '$.snapshot',
+    Next: 'StartRestoredFromSnapshot',
+  };
+  b.pollLoop(
+    'RestoredFromSnapshot',
+    { step: 'startClone', args: { from: 'requested', role: 'restored' } },
+    { step: 'checkDatabase', args: { role: 'restored' } },
+    'ConfirmQuiesced',
+    rollback,
+  );
   b.task('ConfirmQuiesced', 'confirmQuiesced', { resultPath: null, next: 'SwapRestoredInForward', catchTo: rollback });
-  b.task('SwapRestoredInForward', 'swap', { args: { replacement: 'restored', retired: 'retired' }, resultPath: null, next: 'VerifyProduction', catchTo: rollback });
+  b.task('SwapRestoredInForward', 'swap', {
+    args: { replacement: 'restored', retired: 'retired' },
+    resultPath: null,
+    next: 'VerifyProduction',
+    catchTo: rollback,
+  });
   b.task('VerifyProduction', 'verify', { args: { target: 'production' }, resultPath: null, next: 'Resume', catchTo: rollback });
   b.task('Resume', 'resume', { resultPath: '$.resumed', next: 'Cleanup', catchTo: rollback, persistent: true });
   b.task('Cleanup', 'cleanup', { resultPath: null, next: 'FinishSucceeded', persistent: true });

@@ -22,8 +22,16 @@ import { isAlive } from './process-alive.ts';
 export const SYSTEM_CHROMIUM = '/usr/bin/chromium';
 
 /** The same flags for every Chromium: headless, no sandbox (CI runs as root), nothing reaching out. */
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export interface ChromiumToLaunch {
   /** Which Chromium this is, for messages. */
@@ -72,7 +80,9 @@ export async function launchChromium(browser: ChromiumToLaunch, userDataDir: str
 
 async function bundledChromium(): Promise<ChromiumToLaunch> {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`@sparticuz/chromium ships Chromium for x64 Linux only, not ${process.platform}/${process.arch}; set SAFESHIFT_CHROMIUM to a Chromium binary.`);
+    throw new Error(
+      `@sparticuz/chromium ships Chromium for x64 Linux only, not ${process.platform}/${process.arch}; set SAFESHIFT_CHROMIUM to a Chromium binary.`,
+    );
   }
   let entry: string;
   try {
@@ -118,15 +128,29 @@ async function unpack(bin: string, dir: string, version: string): Promise<void> 
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
-    await pipeline(createReadStream(path.join(bin, 'chromium.br')), createBrotliDecompress(), createWriteStream(path.join(staging, 'chromium'), { mode: 0o755 }));
+    await pipeline(
+      createReadStream(path.join(bin, 'chromium.br')),
+      createBrotliDecompress(),
+      createWriteStream(path.join(staging, 'chromium'), { mode: 0o755 }),
+    );
     await untar(path.join(bin, 'swiftshader.tar.br'), staging); // libEGL/libGLESv2 beside the binary
     await untar(path.join(bin, 'al2023.tar.br'), staging); // lib/: NSS, NSPR, expat
     await untar(path.join(bin, 'fonts.tar.br'), path.join(staging, 'fontpack'));
     // The package's fonts.conf names /tmp/fonts; this one names where its fonts are, and the system's if any.
-    await writeFile(path.join(staging, 'fonts.conf'), [
-      '<?xml version="1.0"?>', '<!DOCTYPE fontconfig SYSTEM "fonts.dtd">', '<fontconfig>',
-      `  <dir>${xml(path.join(dir, 'fontpack', 'fonts'))}</dir>`, '  <dir>/usr/share/fonts</dir>', '  <dir>/usr/local/share/fonts</dir>',
-      `  <cachedir>${xml(path.join(dir, 'fontcache'))}</cachedir>`, '</fontconfig>', ''].join('\n'));
+    await writeFile(
+      path.join(staging, 'fonts.conf'),
+      [
+        '<?xml version="1.0"?>',
+        '<!DOCTYPE fontconfig SYSTEM "fonts.dtd">',
+        '<fontconfig>',
+        `  <dir>${xml(path.join(dir, 'fontpack', 'fonts'))}</dir>`,
+        '  <dir>/usr/share/fonts</dir>',
+        '  <dir>/usr/local/share/fonts</dir>',
+        `  <cachedir>${xml(path.join(dir, 'fontcache'))}</cachedir>`,
+        '</fontconfig>',
+        '',
+      ].join('\n'),
+    );
     await writeFile(path.join(staging, READY), `${version}\n`);
     if (existsSync(path.join(dir, READY))) return; // another run finished first
     await rm(dir, { recursive: true, force: true });
@@ -145,7 +169,9 @@ async function untar(file: string, into: string): Promise<void> {
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
       const tar = spawn('tar', ['-x', '-f', plain, '-C', into, '--no-same-owner'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
-      tar.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      tar.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
       tar.once('error', (e) => reject(new Error(`Could not run tar to unpack ${file}: ${e.message}`)));
       tar.once('close', (c) => resolve({ code: c, stderr: err }));
     });

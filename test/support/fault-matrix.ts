@@ -44,13 +44,12 @@ export function faultInjector(ports: LocalPorts, faults: readonly Fault[], fired
     if (!fault) return runStep(step, input, ctx);
     fired.push(fault);
     if (fault.mode === 'throws') throw new InjectedFault(stateName, fault.mode);
-    const first = await runStep(step, input, ctx);
+    // The step runs, side effects and all; its answer is lost (a crash after them, or a delivery that is repeated).
+    await runStep(step, input, ctx);
     if (fault.mode === 'crashes-after-side-effect') throw new InjectedFault(stateName, fault.mode);
-    void first;
     return runStep(step, input, ctx);
   };
 }
-
 
 /**
  * Every retry's wait in a fault-matrix run: faults at the persistent states are retried, and the
@@ -77,13 +76,23 @@ export async function withPorts<T>(database: string | { readonly database: strin
 }
 
 /** Runs a workflow on a database with local ports (closed afterwards), retries waiting {@link FAULT_RETRY_INTERVAL_MS}. */
-export async function runOn(shop: ShopTemplate, db: CaseDatabase, input: Omit<RunInput, 'runId' | 'database'>, faults: readonly Fault[] = []): Promise<{ report: WorkflowReport; fired: Fault[] }> {
+export async function runOn(
+  shop: ShopTemplate,
+  db: CaseDatabase,
+  input: Omit<RunInput, 'runId' | 'database'>,
+  faults: readonly Fault[] = [],
+): Promise<{ report: WorkflowReport; fired: Fault[] }> {
   const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
   const fired: Fault[] = [];
   try {
-    const report = await runWorkflow(ports, { ...input, database: db.database, quiesce: [`db-role:${shop.appRole}`] }, {
-      invoke: faultInjector(ports, faults, fired), retryIntervalMs: FAULT_RETRY_INTERVAL_MS,
-    });
+    const report = await runWorkflow(
+      ports,
+      { ...input, database: db.database, quiesce: [`db-role:${shop.appRole}`] },
+      {
+        invoke: faultInjector(ports, faults, fired),
+        retryIntervalMs: FAULT_RETRY_INTERVAL_MS,
+      },
+    );
     return { report, fired };
   } finally {
     await ports.close();
@@ -131,8 +140,12 @@ export function expectedOutcome(definition: { States: Record<string, Record<stri
  * no clone or temporary database is left, and the lock is released.
  */
 export async function expectSafeOutcome(opts: {
-  readonly shop: ShopTemplate; readonly db: CaseDatabase; readonly report: WorkflowReport;
-  readonly before: Record<string, unknown>; readonly after: Record<string, unknown>; readonly roleBefore: Record<string, unknown>;
+  readonly shop: ShopTemplate;
+  readonly db: CaseDatabase;
+  readonly report: WorkflowReport;
+  readonly before: Record<string, unknown>;
+  readonly after: Record<string, unknown>;
+  readonly roleBefore: Record<string, unknown>;
   readonly label: string;
   /** The one outcome this case must have ({@link expectedOutcome}); "any safe one" is not an assertion. */
   readonly expected: RunStatus;
@@ -143,7 +156,10 @@ export async function expectSafeOutcome(opts: {
   if (report.run.status === 'succeeded') expect(state, `${label}: production fully upgraded`).toEqual(opts.after);
   else expect(state, `${label}: production exactly as before`).toEqual(opts.before);
   if (report.run.status === 'succeeded') expect(report.quiesced.length, `${label}: the API was quiesced and recorded`).toBeGreaterThan(0);
-  expect(report.quiesced.every((q) => q.status === 'resumed' && q.resumedAt), `${label}: every API resumed`).toBe(true);
+  expect(
+    report.quiesced.every((q) => q.status === 'resumed' && q.resumedAt),
+    `${label}: every API resumed`,
+  ).toBe(true);
   expect(await db.withClient((c) => roleState(c, opts.shop.appRole, db.database)), `${label}: role rights put back`).toEqual(opts.roleBefore);
   expect(await db.withClient((c) => leftovers(c, db.database)), `${label}: no temporary database left`).toEqual([]);
   const kept = await db.withClient((c) => keptDatabases(c, db.database));

@@ -25,7 +25,8 @@ export async function databaseFingerprint(client: pg.Client): Promise<Record<str
     if (r.kind !== 'r') continue;
     const q = `${client.escapeIdentifier(r.schema)}.${client.escapeIdentifier(r.name)}`;
     const { rows } = await client.query<{ sum: string | null; n: string }>(
-      `select md5(coalesce(string_agg(md5(t::text), ',' order by md5(t::text)), '')) as sum, count(*)::text as n from ${q} t`);
+      `select md5(coalesce(string_agg(md5(t::text), ',' order by md5(t::text)), '')) as sum, count(*)::text as n from ${q} t`,
+    );
     data[`${r.schema}.${r.name}`] = `${rows[0]?.n}:${rows[0]?.sum}`;
   }
   return { relations, constraints, indexes, data };

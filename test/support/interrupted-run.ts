@@ -12,7 +12,12 @@ import type { InterruptConfig } from './interruption.ts';
 // The bundle is plain JavaScript; the example's .ts migrations still need tsx, as the CLI has it.
 register();
 const config = JSON.parse(process.argv[2] ?? '{}') as InterruptConfig;
-const log = { info: () => undefined, warn: (m: string) => { process.stderr.write(`${m}\n`); } };
+const log = {
+  info: () => undefined,
+  warn: (m: string) => {
+    process.stderr.write(`${m}\n`);
+  },
+};
 const ports = await openLocalPorts({ serverUrl: config.serverUrl, database: config.input.database, migrationsDir: config.migrationsDir, log });
 const at = config.at;
 let entries = 0;
@@ -26,7 +31,7 @@ function signal(state: string): void {
 }
 
 const invoke: StepInvoker = async (step, input, stateName, ctx) => {
-  const hit = at !== undefined && stateName === at.state && ++entries === (at.entry ?? 1);
+  const hit = stateName === at?.state && ++entries === (at.entry ?? 1);
   if (hit && at.moment === 'before') signal(stateName);
   if (hit && at.moment === 'during') setTimeout(() => signal(stateName), at.afterMs ?? 100);
   const result = await runStep(step, input, ctx);

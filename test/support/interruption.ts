@@ -10,6 +10,7 @@ import type { RunRecord, RunStatus } from '../../src/ports.ts';
 import { runLiveness } from '../../src/steps/run-liveness.ts';
 import type { RunInput } from '../../src/steps/state.ts';
 import { testServerUrl } from './database.ts';
+import { defined } from './defined.ts';
 import { keptDatabases, leftovers, productionState, roleState, type CaseDatabase, type ShopTemplate } from './shop.ts';
 
 /** Where and how the child run is interrupted. */
@@ -67,8 +68,10 @@ function childScript(): Promise<string> {
  * Runs a workflow in a child process that is interrupted as `config` says, and waits for it to end.
  * `during` moments give `onRunning` the chance to act meanwhile (stop PostgreSQL, say).
  */
-export async function interruptedRun(config: Omit<InterruptConfig, 'serverUrl'> & { readonly serverUrl?: string },
-  onSignalLine?: (child: { kill(signal: NodeJS.Signals): boolean }) => void): Promise<ChildExit> {
+export async function interruptedRun(
+  config: Omit<InterruptConfig, 'serverUrl'> & { readonly serverUrl?: string },
+  onSignalLine?: (child: { kill(signal: NodeJS.Signals): boolean }) => void,
+): Promise<ChildExit> {
   const full: InterruptConfig = { serverUrl: testServerUrl(), ...config };
   const script = await childScript();
   return new Promise((resolve, reject) => {
@@ -76,21 +79,28 @@ export async function interruptedRun(config: Omit<InterruptConfig, 'serverUrl'> 
     let stdout = '';
     let stderr = '';
     let told = false;
-    child.stdout.on('data', (d) => {
-      stdout += d;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
       if (!told && onSignalLine && /^signal /m.test(stdout)) {
         told = true;
         onSignalLine(child);
       }
     });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 
 /** The ports of a case's database with the migrations the run used. */
-export async function withCasePorts<T>(database: string, migrationsDir: string, fn: (ports: LocalPorts) => Promise<T>, serverUrl = testServerUrl()): Promise<T> {
+export async function withCasePorts<T>(
+  database: string,
+  migrationsDir: string,
+  fn: (ports: LocalPorts) => Promise<T>,
+  serverUrl = testServerUrl(),
+): Promise<T> {
   const ports = await openLocalPorts({ serverUrl, database, migrationsDir });
   try {
     return await fn(ports);
@@ -110,28 +120,48 @@ export function recover(database: string, migrationsDir: string, serverUrl = tes
  * record resumed, no temporary database left, the lock released; and a second recover changes nothing.
  */
 export async function expectRecovered(opts: {
-  readonly db: CaseDatabase; readonly appRole: string; readonly migrationsDir: string; readonly runId: string;
-  readonly before: Record<string, unknown>; readonly after: Record<string, unknown>; readonly roleBefore: Record<string, unknown>;
-  readonly expected: RunStatus; readonly label: string; readonly recovered: RecoverReport;
+  readonly db: CaseDatabase;
+  readonly appRole: string;
+  readonly migrationsDir: string;
+  readonly runId: string;
+  readonly before: Record<string, unknown>;
+  readonly after: Record<string, unknown>;
+  readonly roleBefore: Record<string, unknown>;
+  readonly expected: RunStatus;
+  readonly label: string;
+  readonly recovered: RecoverReport;
+  /** The server the case runs on. @default the shared test server */
+  readonly serverUrl?: string;
 }): Promise<RunRecord> {
   const { db, label } = opts;
+  const serverUrl = opts.serverUrl ?? testServerUrl();
   const state = await db.withClient(productionState);
-  const run = await withCasePorts(db.database, opts.migrationsDir, async (ports) => {
-    const record = await ports.ctx.ledger.getRun(opts.runId);
-    expect(record?.status, `${label}: ${record?.status} ${record?.error?.code ?? ''} ${record?.error?.message ?? ''}\n${opts.recovered.summary}`).toBe(opts.expected);
-    expect(await ports.ctx.ledger.getLock(db.database), `${label}: lock released`).toBeUndefined();
-    const quiesced = await ports.ctx.ledger.listQuiesced({ database: db.database });
-    expect(quiesced.filter((q) => q.status !== 'resumed'), `${label}: every API resumed`).toEqual([]);
-    for (const id of await db.withClient((c) => keptDatabases(c, db.database))) {
-      expect((await ports.ctx.ledger.getSnapshot(id))?.keepUntil, `${label}: ${id} recorded as kept`).toBeDefined();
-    }
-    return record!;
-  });
+  const run = await withCasePorts(
+    db.database,
+    opts.migrationsDir,
+    async (ports) => {
+      const record = await ports.ctx.ledger.getRun(opts.runId);
+      expect(record?.status, `${label}: ${record?.status} ${record?.error?.code ?? ''} ${record?.error?.message ?? ''}\n${opts.recovered.summary}`).toBe(
+        opts.expected,
+      );
+      expect(await ports.ctx.ledger.getLock(db.database), `${label}: lock released`).toBeUndefined();
+      const quiesced = await ports.ctx.ledger.listQuiesced({ database: db.database });
+      expect(
+        quiesced.filter((q) => q.status !== 'resumed'),
+        `${label}: every API resumed`,
+      ).toEqual([]);
+      for (const id of await db.withClient((c) => keptDatabases(c, db.database))) {
+        expect((await ports.ctx.ledger.getSnapshot(id))?.keepUntil, `${label}: ${id} recorded as kept`).toBeDefined();
+      }
+      return defined(record, `${label}: the run record`);
+    },
+    serverUrl,
+  );
   if (opts.expected === 'succeeded') expect(state, `${label}: production fully upgraded`).toEqual(opts.after);
   else expect(state, `${label}: production exactly as before`).toEqual(opts.before);
   expect(await db.withClient((c) => roleState(c, opts.appRole, db.database)), `${label}: role as before the first run`).toEqual(opts.roleBefore);
   expect(await db.withClient((c) => leftovers(c, db.database)), `${label}: no temporary database left`).toEqual([]);
-  const again = await recover(db.database, opts.migrationsDir);
+  const again = await recover(db.database, opts.migrationsDir, serverUrl);
   expect(again.report, `${label}: a second recover continues nothing`).toBeUndefined();
   expect(again.repairs, `${label}: a second recover repairs nothing`).toEqual([]);
   expect(await db.withClient(productionState), `${label}: unchanged by the second recover`).toEqual(state);
@@ -144,10 +174,18 @@ export async function expectRecovered(opts: {
  * against `before`/`after`. A SIGKILLed run must have died by it and show as interrupted.
  */
 export async function interruptAndRecover(o: {
-  readonly shop: ShopTemplate; readonly migrationsDir: string; readonly input: Omit<RunInput, 'runId' | 'database' | 'quiesce'>;
-  readonly at: InterruptAt; readonly signal: 'SIGKILL' | 'SIGINT'; readonly twice?: boolean; readonly quiesce?: boolean;
-  readonly before: Record<string, unknown>; readonly after: Record<string, unknown>; readonly roleBefore: Record<string, unknown>;
-  readonly expected: RunStatus; readonly label: string;
+  readonly shop: ShopTemplate;
+  readonly migrationsDir: string;
+  readonly input: Omit<RunInput, 'runId' | 'database' | 'quiesce'>;
+  readonly at: InterruptAt;
+  readonly signal: 'SIGKILL' | 'SIGINT';
+  readonly twice?: boolean;
+  readonly quiesce?: boolean;
+  readonly before: Record<string, unknown>;
+  readonly after: Record<string, unknown>;
+  readonly roleBefore: Record<string, unknown>;
+  readonly expected: RunStatus;
+  readonly label: string;
   readonly prepare?: (database: string) => Promise<Partial<RunInput>>;
 }): Promise<{ exit: ChildExit; recovered: RecoverReport }> {
   const db = await o.shop.copy('intr');
@@ -155,15 +193,31 @@ export async function interruptAndRecover(o: {
     const extra = o.prepare ? await o.prepare(db.database) : {};
     const runId = randomUUID();
     const quiesce = o.quiesce === false ? {} : { quiesce: [`db-role:${o.shop.appRole}`] };
-    const exit = await interruptedRun({ migrationsDir: o.migrationsDir, signal: o.signal, ...(o.twice ? { twice: true } : {}), at: o.at, input: { ...o.input, ...extra, ...quiesce, database: db.database, runId } });
+    const exit = await interruptedRun({
+      migrationsDir: o.migrationsDir,
+      signal: o.signal,
+      ...(o.twice ? { twice: true } : {}),
+      at: o.at,
+      input: { ...o.input, ...extra, ...quiesce, database: db.database, runId },
+    });
     if (o.signal === 'SIGKILL') {
       expect(exit.signal, `${o.label}: the child was killed\n${exit.stdout}\n${exit.stderr}`).toBe('SIGKILL');
       const dead = await withCasePorts(db.database, o.migrationsDir, (p) => p.ctx.ledger.getRun(runId));
-      if (dead && dead.status === 'running') expect(runLiveness(dead), `${o.label}: shown as interrupted`).toBe('interrupted');
+      if (dead?.status === 'running') expect(runLiveness(dead), `${o.label}: shown as interrupted`).toBe('interrupted');
     }
     const recovered = await recover(db.database, o.migrationsDir);
-    await expectRecovered({ db, appRole: o.shop.appRole, migrationsDir: o.migrationsDir, runId, before: o.before, after: o.after, roleBefore: o.roleBefore,
-      expected: o.expected, label: `${o.label} (${exit.signal ?? exit.code})`, recovered });
+    await expectRecovered({
+      db,
+      appRole: o.shop.appRole,
+      migrationsDir: o.migrationsDir,
+      runId,
+      before: o.before,
+      after: o.after,
+      roleBefore: o.roleBefore,
+      expected: o.expected,
+      label: `${o.label} (${exit.signal ?? exit.code})`,
+      recovered,
+    });
     return { exit, recovered };
   } finally {
     await db.drop();

@@ -10,6 +10,11 @@ export interface RestartableServer {
   readonly url: string;
   /** Stops it as an operator or a failover would: a fast shutdown, open sessions ended (57P01). */
   stop(): Promise<void>;
+  /**
+   * Stops it as a crash or a power cut would: every process killed at once, nothing flushed or shut
+   * down cleanly (`pg_ctl stop -m immediate`); the next start runs crash recovery.
+   */
+  stopImmediately(): Promise<void>;
   /** Starts it again on the same port, so every URL a run holds works again. */
   start(): Promise<void>;
   /** Stops it and deletes its files. */
@@ -25,7 +30,7 @@ const PREFIX = 'safeshift-test-';
 /**
  * Creates and starts a private embedded cluster in a temp folder, apart from the shared test server
  * (other test files run on that one in parallel, and must never see it restart). Durability is off,
- * as on the shared one: nothing in it needs to survive a crash.
+ * as on the shared one, unless `crashSafeCommits` asks for commits that survive an immediate stop.
  *
  * @example
  * ```ts
@@ -33,7 +38,7 @@ const PREFIX = 'safeshift-test-';
  * try { await server.stop(); await server.start(); } finally { await server.dispose(); }
  * ```
  */
-export async function restartableServer(): Promise<RestartableServer> {
+export async function restartableServer(opts: { readonly crashSafeCommits?: boolean } = {}): Promise<RestartableServer> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), PREFIX));
   // mkdtemp makes it 0700; as root the server runs as "postgres" and must enter it.
   await fs.chmod(root, 0o755);
@@ -44,10 +49,17 @@ export async function restartableServer(): Promise<RestartableServer> {
     await fs.rm(root, { recursive: true, force: true });
   };
   try {
-    const { url, port } = await ensureEmbeddedServer({ dataDir, settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } });
+    // Without synchronous commits, an immediate stop loses the last commits a client was told of:
+    // a test that crashes the server and then checks what was committed needs them on. fsync stays
+    // off: the machine does not crash, only the server, and what it wrote is in the OS's cache.
+    const settings = { fsync: 'off', synchronous_commit: opts.crashSafeCommits ? 'on' : 'off', full_page_writes: 'off' };
+    const { url, port } = await ensureEmbeddedServer({ dataDir, settings });
     return {
       url,
-      stop: async () => { await stopEmbeddedServer({ dataDir }); },
+      stop: async () => {
+        await stopEmbeddedServer({ dataDir });
+      },
+      stopImmediately: () => pgCtl(['stop', '-w', '-s', '-t', '60', '-m', 'immediate', '-D', dataDir]),
       // ensureEmbeddedServer would pick a new free port; the run's URLs name this one.
       start: () => pgCtl(['start', '-w', '-s', '-t', '60', '-D', dataDir, '-l', path.join(dataDir, 'server.log'), '-o', `-p ${port}`]),
       dispose,
@@ -66,8 +78,12 @@ async function pgCtl(args: readonly string[]): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const child = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl ${args[0]} exited with ${code}: ${output.trim()}`))));
   });
@@ -75,7 +91,12 @@ async function pgCtl(args: readonly string[]): Promise<void> {
 
 /** Postgres refuses to run as root: as root, pg_ctl runs as the "postgres" user the embedded setup made. */
 async function postgresIds(): Promise<{ uid: number; gid: number }> {
-  const id = (flag: string) => new Promise<number>((resolve, reject) =>
-    execFile('id', [flag, 'postgres'], (e, out) => (e ? reject(e) : resolve(Number.parseInt(out, 10)))));
+  const id = (flag: string) =>
+    new Promise<number>((resolve, reject) =>
+      execFile('id', [flag, 'postgres'], (e, out) => {
+        if (e) reject(new Error(`id ${flag} postgres failed: ${e.message}`, { cause: e }));
+        else resolve(Number.parseInt(out, 10));
+      }),
+    );
   return { uid: await id('-u'), gid: await id('-g') };
 }

@@ -24,7 +24,9 @@ export async function dropRunResources(database: string): Promise<string[]> {
   const dropped: string[] = [];
   try {
     const { rows } = await admin.query<{ datname: string; comment: string | null }>(
-      `select datname, shobj_description(oid, 'pg_database') as comment from pg_database where datname <> $1`, [database]);
+      `select datname, shobj_description(oid, 'pg_database') as comment from pg_database where datname <> $1`,
+      [database],
+    );
     for (const row of rows) {
       if (taggedDatabase(row.comment) !== database) continue;
       const name = escapeIdentifier(row.datname);
@@ -45,15 +47,25 @@ export async function dropRunResources(database: string): Promise<string[]> {
  */
 export async function remainingDatabases(databases: readonly string[]): Promise<string[]> {
   const wanted = new Set(databases);
-  const slugs = databases.map((d) => `-${d.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24)}-`);
+  const slugs = databases.map(
+    (d) =>
+      `-${d
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-+|-+$/g, '')
+        .slice(0, 24)}-`,
+  );
   const admin = await connectPg(testServerUrl(), { applicationName: 'safeshift-test-cleanup' });
   try {
     const { rows } = await admin.query<{ datname: string; comment: string | null }>(
-      `select datname, shobj_description(oid, 'pg_database') as comment from pg_database order by 1`);
-    return rows.filter((r) => {
-      const owner = taggedDatabase(r.comment);
-      return wanted.has(r.datname) || (owner !== undefined && wanted.has(owner)) || (r.datname.startsWith('ss-') && slugs.some((s) => r.datname.includes(s)));
-    }).map((r) => r.datname);
+      `select datname, shobj_description(oid, 'pg_database') as comment from pg_database order by 1`,
+    );
+    return rows
+      .filter((r) => {
+        const owner = taggedDatabase(r.comment);
+        return wanted.has(r.datname) || (owner !== undefined && wanted.has(owner)) || (r.datname.startsWith('ss-') && slugs.some((s) => r.datname.includes(s)));
+      })
+      .map((r) => r.datname);
   } finally {
     await admin.end().catch(() => undefined);
   }

@@ -11,10 +11,12 @@ export function scenario() {
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
-  const onCleanup = (fn: () => Promise<unknown>) => { cleanups.push(fn); };
+  const onCleanup = (fn: () => Promise<unknown>) => {
+    cleanups.push(fn);
+  };
   async function setup(files: Record<string, string>) {
     const db = await freshDatabase();
-    onCleanup(db.drop);
+    onCleanup(() => db.drop());
     const folder = await migrationsDir(files);
     onCleanup(folder.cleanup);
     return { ...db, ...folder };

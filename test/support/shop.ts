@@ -33,16 +33,28 @@ export interface ShopTemplate {
  * Seeds the example shop once (small: tests need real rows, not many) and serves copies of it, so a
  * test file can run dozens of upgrades on identical databases cheaply.
  */
-export async function shopTemplate(orders = 500): Promise<ShopTemplate> {
-  const serverUrl = testServerUrl();
+export async function shopTemplate(orders = 500, serverUrl = testServerUrl()): Promise<ShopTemplate> {
   const template = `shop_tpl_${unique()}`;
   const appRole = `shop_app_${unique()}`;
   const appPassword = randomBytes(12).toString('hex');
   await seedShop({ serverUrl, database: template, appRole, appPassword, migrationsDir: EXAMPLE_MIGRATIONS, customers: 50, orders });
-  const admin = await connectPg(serverUrl);
+  // One admin session, opened again when the server lost it (a test that stops or crashes the server).
+  let session: pg.Client | undefined;
+  const admin = {
+    async query(sql: string): Promise<void> {
+      session ??= await connectPg(serverUrl, {
+        onIdleError: () => {
+          session = undefined;
+        },
+      });
+      await session.query(sql);
+    },
+  };
   const copies: string[] = [];
   return {
-    template, appRole, appPassword,
+    template,
+    appRole,
+    appPassword,
     async copy(prefix) {
       const database = `${prefix}_${unique()}`.slice(0, 60);
       await admin.query(`create database ${escapeIdentifier(database)} template ${escapeIdentifier(template)}`);
@@ -50,7 +62,8 @@ export async function shopTemplate(orders = 500): Promise<ShopTemplate> {
       copies.push(database);
       const url = withDatabase(serverUrl, database);
       return {
-        database, url,
+        database,
+        url,
         withClient: async (fn) => {
           const client = await connectPg(url);
           try {
@@ -69,7 +82,7 @@ export async function shopTemplate(orders = 500): Promise<ShopTemplate> {
       await admin.query(`drop database if exists ${escapeIdentifier(template)} with (force)`);
       await admin.query(`drop owned by ${escapeIdentifier(appRole)}`).catch(() => undefined);
       await admin.query(`drop role if exists ${escapeIdentifier(appRole)}`).catch(() => undefined);
-      await admin.end();
+      await session?.end().catch(() => undefined);
     },
   };
 }
@@ -91,11 +104,15 @@ export async function productionState(client: pg.Client): Promise<Record<string,
   const data: Record<string, string> = {};
   for (const { t } of tables) {
     if (t === 'safeshift_schema_history') {
-      const { rows } = await client.query(`select string_agg(coalesce(version, 'R:' || description), ',' order by installed_rank) as v from safeshift_schema_history where success`);
+      const { rows } = await client.query<{ v: string | null }>(
+        `select string_agg(coalesce(version, 'R:' || description), ',' order by installed_rank) as v from safeshift_schema_history where success`,
+      );
       data[t] = String(rows[0]?.v);
       continue;
     }
-    const { rows } = await client.query(`select count(*)::text || ':' || coalesce(md5(string_agg(md5(x::text), ',' order by md5(x::text))), '') as sum from ${escapeIdentifier(t)} x`);
+    const { rows } = await client.query<{ sum: string }>(
+      `select count(*)::text || ':' || coalesce(md5(string_agg(md5(x::text), ',' order by md5(x::text))), '') as sum from ${escapeIdentifier(t)} x`,
+    );
     data[t] = String(rows[0]?.sum);
   }
   return { columns, indexes, constraints, views, data };
@@ -103,16 +120,23 @@ export async function productionState(client: pg.Client): Promise<Record<string,
 
 /** The app role's rights, which a quiesce must put back exactly. */
 export async function roleState(client: pg.Client, role: string, database: string): Promise<Record<string, unknown>> {
-  const { rows } = await client.query(`
+  const { rows } = await client.query<Record<string, unknown>>(
+    `
     select r.rolcanlogin, r.rolconnlimit,
            has_database_privilege(r.oid, d.oid, 'CONNECT') as can_connect
-      from pg_roles r, pg_database d where r.rolname = $1 and d.datname = $2`, [role, database]);
+      from pg_roles r, pg_database d where r.rolname = $1 and d.datname = $2`,
+    [role, database],
+  );
   return rows[0] ?? {};
 }
 
 /** Databases of `kinds` (resource name prefixes) that runs made for `database`. */
 async function runDatabases(client: pg.Client, database: string, kinds: RegExp): Promise<string[]> {
-  const slug = database.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24);
+  const slug = database
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 24);
   const { rows } = await client.query<{ datname: string }>(`select datname from pg_database where datname like 'ss-%' order by 1`);
   return rows.map((r) => r.datname).filter((n) => kinds.test(n) && n.includes(`-${slug}-`));
 }

@@ -1,24 +1,14 @@
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, SerializedError, TestModule } from 'vitest/node';
+import { countResults, summaryLine } from './summary-count.ts';
 
 /**
  * Prints one plain closing line, `tests: N passed, N failed, N skipped`, after vitest's own summary,
- * so CI and people reading a log see the counts in a form any tool can read.
+ * so CI and people reading a log see the counts in a form any tool can read. A file that fails by
+ * itself (import, beforeAll, afterAll) counts as one failure; see test/support/summary-count.ts.
  */
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
-    let passed = 0;
-    let failed = 0;
-    let skipped = 0;
-    for (const m of modules) {
-      for (const t of m.children.allTests()) {
-        const state = t.result().state;
-        if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
-        else skipped++;
-      }
-      if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++;
-    }
-    const line = `tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
+  onTestRunEnd(modules: readonly TestModule[], unhandledErrors: readonly SerializedError[] = []): void {
+    const line = summaryLine(countResults(modules, unhandledErrors.length));
     // After the default reporter has printed its summary, so this stays the closing line.
     setTimeout(() => process.stdout.write(`\n${line}\n`), 0);
   }

@@ -1,9 +1,21 @@
 import {
-  AddTagsToResourceCommand, CreateDBClusterSnapshotCommand, CreateDBInstanceCommand, DeleteDBClusterCommand,
-  DeleteDBClusterSnapshotCommand, DeleteDBInstanceCommand, DescribeDBClustersCommand, DescribeDBClusterSnapshotsCommand,
-  DescribeDBInstancesCommand, ModifyDBClusterCommand, RDSClient, RemoveTagsFromResourceCommand,
-  RestoreDBClusterFromSnapshotCommand, RestoreDBClusterToPointInTimeCommand,
-  type DBCluster, type DBClusterSnapshot, type DBInstance,
+  AddTagsToResourceCommand,
+  CreateDBClusterSnapshotCommand,
+  CreateDBInstanceCommand,
+  DeleteDBClusterCommand,
+  DeleteDBClusterSnapshotCommand,
+  DeleteDBInstanceCommand,
+  DescribeDBClustersCommand,
+  DescribeDBClusterSnapshotsCommand,
+  DescribeDBInstancesCommand,
+  ModifyDBClusterCommand,
+  RDSClient,
+  RemoveTagsFromResourceCommand,
+  RestoreDBClusterFromSnapshotCommand,
+  RestoreDBClusterToPointInTimeCommand,
+  type DBCluster,
+  type DBClusterSnapshot,
+  type DBInstance,
 } from '@aws-sdk/client-rds';
 import { SafeshiftError } from '../../core/errors.ts';
 import type { Fleet, ResourceStatus, SafeshiftTags } from '../../ports.ts';
@@ -89,7 +101,9 @@ export class AuroraClusterFleet implements Fleet {
       return;
     }
     try {
-      await this.rds.send(new CreateDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: snapshotId, DBClusterIdentifier: database, Tags: toRdsTags(tags) }));
+      await this.rds.send(
+        new CreateDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: snapshotId, DBClusterIdentifier: database, Tags: toRdsTags(tags) }),
+      );
       this.log(`cluster snapshot ${snapshotId} of ${database} started`);
     } catch (error) {
       if (isAwsError(error, 'DBClusterSnapshotAlreadyExistsFault')) {
@@ -126,10 +140,14 @@ export class AuroraClusterFleet implements Fleet {
       if (live !== undefined) {
         const source = await this.describeCluster(live);
         if (!source) throw clusterNotFound(live);
-        await this.rds.send(new RestoreDBClusterToPointInTimeCommand({
-          ...clusterPlacement(source, cloneId, tags),
-          SourceDBClusterIdentifier: live, RestoreType: 'copy-on-write', UseLatestRestorableTime: true,
-        }));
+        await this.rds.send(
+          new RestoreDBClusterToPointInTimeCommand({
+            ...clusterPlacement(source, cloneId, tags),
+            SourceDBClusterIdentifier: live,
+            RestoreType: 'copy-on-write',
+            UseLatestRestorableTime: true,
+          }),
+        );
         this.log(`copy-on-write clone ${cloneId} of ${live} started`);
         return;
       }
@@ -138,12 +156,19 @@ export class AuroraClusterFleet implements Fleet {
       const sourceId = (await readTags(this.rds, snapshot.DBClusterSnapshotArn))[SafeshiftTagKeys.database] ?? snapshot.DBClusterIdentifier ?? tags.database;
       const source = await this.describeCluster(sourceId);
       if (!source) {
-        throw new SafeshiftError('DATABASE_NOT_FOUND', `DB cluster ${sourceId}, which snapshot ${snapshotId} was taken of, does not exist; safeshift copies its network and settings to the clone and cannot guess them`);
+        throw new SafeshiftError(
+          'DATABASE_NOT_FOUND',
+          `DB cluster ${sourceId}, which snapshot ${snapshotId} was taken of, does not exist; safeshift copies its network and settings to the clone and cannot guess them`,
+        );
       }
-      await this.rds.send(new RestoreDBClusterFromSnapshotCommand({
-        ...clusterPlacement(source, cloneId, tags),
-        SnapshotIdentifier: snapshotId, Engine: snapshot.Engine ?? source.Engine, EngineVersion: snapshot.EngineVersion,
-      }));
+      await this.rds.send(
+        new RestoreDBClusterFromSnapshotCommand({
+          ...clusterPlacement(source, cloneId, tags),
+          SnapshotIdentifier: snapshotId,
+          Engine: snapshot.Engine ?? source.Engine,
+          EngineVersion: snapshot.EngineVersion,
+        }),
+      );
       this.log(`clone ${cloneId} of cluster snapshot ${snapshotId} started`);
     } catch (error) {
       if (isAwsError(error, 'DBClusterAlreadyExistsFault')) {
@@ -152,7 +177,8 @@ export class AuroraClusterFleet implements Fleet {
         assertReusable(cloneId, 'DB cluster', await readTags(this.rds, raced.DBClusterArn), tags);
         return;
       }
-      if (isAwsError(error, ...CLUSTER_SNAPSHOT_NOT_FOUND)) throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `DB cluster snapshot ${snapshotId} does not exist; nothing to restore from`, { cause: error });
+      if (isAwsError(error, ...CLUSTER_SNAPSHOT_NOT_FOUND))
+        throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `DB cluster snapshot ${snapshotId} does not exist; nothing to restore from`, { cause: error });
       throw translateRdsError(error, `creating clone ${cloneId}`);
     }
   }
@@ -201,7 +227,10 @@ export class AuroraClusterFleet implements Fleet {
     if (!cluster || cluster.Status === 'deleting') return;
     const tags = assertDeletable(databaseId, 'DB cluster', await readTags(this.rds, cluster.DBClusterArn), 'database');
     if (cluster.DeletionProtection && tags.kind !== 'retired') {
-      throw new SafeshiftError('INVALID_STATE', `DB cluster ${databaseId} has deletion protection on, which safeshift never sets on a clone; someone wants it kept, so it was left alone`);
+      throw new SafeshiftError(
+        'INVALID_STATE',
+        `DB cluster ${databaseId} has deletion protection on, which safeshift never sets on a clone; someone wants it kept, so it was left alone`,
+      );
     }
     try {
       if (cluster.DeletionProtection) {
@@ -250,25 +279,35 @@ export class AuroraClusterFleet implements Fleet {
     if (!source) throw clusterNotFound(tags.database);
     const sourceWriterId = (source.DBClusterMembers ?? []).find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
     const writer = sourceWriterId ? await this.describeInstance(sourceWriterId) : undefined;
-    if (!writer?.DBInstanceClass) throw new SafeshiftError('INVALID_STATE', `DB cluster ${tags.database} has no writer instance to copy the clone's instance class from`);
+    if (!writer?.DBInstanceClass)
+      throw new SafeshiftError('INVALID_STATE', `DB cluster ${tags.database} has no writer instance to copy the clone's instance class from`);
     const instanceId = writerIdOf(cloneId);
     try {
-      await this.rds.send(new CreateDBInstanceCommand({
-        DBInstanceIdentifier: instanceId, DBClusterIdentifier: cloneId, Engine: clone.Engine ?? source.Engine, DBInstanceClass: writer.DBInstanceClass,
-        ...defined({
-          DBParameterGroupName: writer.DBParameterGroups?.[0]?.DBParameterGroupName,
-          PubliclyAccessible: writer.PubliclyAccessible,
-          CACertificateIdentifier: writer.CACertificateIdentifier,
-          AutoMinorVersionUpgrade: writer.AutoMinorVersionUpgrade,
+      await this.rds.send(
+        new CreateDBInstanceCommand({
+          DBInstanceIdentifier: instanceId,
+          DBClusterIdentifier: cloneId,
+          Engine: clone.Engine ?? source.Engine,
+          DBInstanceClass: writer.DBInstanceClass,
+          ...defined({
+            DBParameterGroupName: writer.DBParameterGroups?.[0]?.DBParameterGroupName,
+            PubliclyAccessible: writer.PubliclyAccessible,
+            CACertificateIdentifier: writer.CACertificateIdentifier,
+            AutoMinorVersionUpgrade: writer.AutoMinorVersionUpgrade,
+          }),
+          Tags: toRdsTags(tags),
         }),
-        Tags: toRdsTags(tags),
-      }));
+      );
       this.log(`writer ${instanceId} of clone ${cloneId} started`);
     } catch (error) {
       if (isAwsError(error, 'DBInstanceAlreadyExistsFault', 'DBInstanceAlreadyExists')) {
         const found = await this.describeInstance(instanceId);
         if (found?.DBClusterIdentifier === cloneId) return;
-        throw new SafeshiftError('ALREADY_EXISTS', `DB instance ${instanceId} already exists in another cluster (${found?.DBClusterIdentifier ?? '?'}); delete it or use another run id`, { cause: error });
+        throw new SafeshiftError(
+          'ALREADY_EXISTS',
+          `DB instance ${instanceId} already exists in another cluster (${found?.DBClusterIdentifier ?? '?'}); delete it or use another run id`,
+          { cause: error },
+        );
       }
       throw translateRdsError(error, `adding writer ${instanceId} to clone ${cloneId}`);
     }
@@ -309,23 +348,34 @@ export class AuroraClusterFleet implements Fleet {
         if (!cluster) return undefined;
         const tags: TagMap = await readTags(this.rds, cluster.DBClusterArn);
         return {
-          id, arn: cluster.DBClusterArn ?? '', status: cluster.Status ?? 'unknown', tags,
+          id,
+          arn: cluster.DBClusterArn ?? '',
+          status: cluster.Status ?? 'unknown',
+          tags,
           ...(cluster.PendingModifiedValues?.DBClusterIdentifier ? { pendingId: cluster.PendingModifiedValues.DBClusterIdentifier } : {}),
           deletionProtection: cluster.DeletionProtection === true,
         };
       },
       rename: async (id, newId, deletionProtection) => {
         try {
-          await this.rds.send(new ModifyDBClusterCommand({
-            DBClusterIdentifier: id, NewDBClusterIdentifier: newId, ApplyImmediately: true,
-            ...(deletionProtection === undefined ? {} : { DeletionProtection: deletionProtection }),
-          }));
+          await this.rds.send(
+            new ModifyDBClusterCommand({
+              DBClusterIdentifier: id,
+              NewDBClusterIdentifier: newId,
+              ApplyImmediately: true,
+              ...(deletionProtection === undefined ? {} : { DeletionProtection: deletionProtection }),
+            }),
+          );
         } catch (error) {
           throw translateRdsError(error, `renaming DB cluster ${id} to ${newId}`);
         }
       },
-      addTags: async (arn, tags) => { await this.rds.send(new AddTagsToResourceCommand({ ResourceName: arn, Tags: tags })); },
-      removeTags: async (arn, keys) => { await this.rds.send(new RemoveTagsFromResourceCommand({ ResourceName: arn, TagKeys: keys })); },
+      addTags: async (arn, tags) => {
+        await this.rds.send(new AddTagsToResourceCommand({ ResourceName: arn, Tags: tags }));
+      },
+      removeTags: async (arn, keys) => {
+        await this.rds.send(new RemoveTagsFromResourceCommand({ ResourceName: arn, TagKeys: keys }));
+      },
     };
   }
 }
@@ -340,12 +390,19 @@ function writerIdOf(cloneId: string): string {
 }
 
 function clusterNotFound(id: string, cause?: unknown): SafeshiftError {
-  return new SafeshiftError('DATABASE_NOT_FOUND', `DB cluster ${id} does not exist in this account and region; check the database identifier`, cause === undefined ? {} : { cause });
+  return new SafeshiftError(
+    'DATABASE_NOT_FOUND',
+    `DB cluster ${id} does not exist in this account and region; check the database identifier`,
+    cause === undefined ? {} : { cause },
+  );
 }
 
 /** The settings a clone cluster copies from production (shared by both restore calls). */
 function clusterPlacement(source: DBCluster, cloneId: string, tags: SafeshiftTags) {
-  const securityGroups = (source.VpcSecurityGroups ?? []).filter((g) => g.Status !== 'inactive').map((g) => g.VpcSecurityGroupId).filter((id): id is string => !!id);
+  const securityGroups = (source.VpcSecurityGroups ?? [])
+    .filter((g) => g.Status !== 'inactive')
+    .map((g) => g.VpcSecurityGroupId)
+    .filter((id): id is string => !!id);
   const scaling = source.ServerlessV2ScalingConfiguration;
   return {
     DBClusterIdentifier: cloneId,
@@ -360,7 +417,8 @@ function clusterPlacement(source: DBCluster, cloneId: string, tags: SafeshiftTag
       CopyTagsToSnapshot: source.CopyTagsToSnapshot,
       StorageType: source.StorageType,
       NetworkType: source.NetworkType,
-      ServerlessV2ScalingConfiguration: scaling?.MinCapacity !== undefined ? defined({ MinCapacity: scaling.MinCapacity, MaxCapacity: scaling.MaxCapacity }) : undefined,
+      ServerlessV2ScalingConfiguration:
+        scaling?.MinCapacity !== undefined ? defined({ MinCapacity: scaling.MinCapacity, MaxCapacity: scaling.MaxCapacity }) : undefined,
     }),
     DeletionProtection: false,
     Tags: toRdsTags(tags),

@@ -9,8 +9,8 @@
  * ```
  */
 export function awsErrorName(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const name = (error as { name?: unknown }).name;
+  if (typeof error !== 'object' || error === null || !('name' in error)) return undefined;
+  const name = error.name;
   return typeof name === 'string' ? name : undefined;
 }
 

@@ -1,8 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand,
-  type QueryCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { LockedError, SafeshiftError } from '../../core/errors.ts';
 import type { Ledger, LockRecord, QuiesceRecord, RehearsalRecord, RunRecord, SnapshotRecord } from '../../ports.ts';
 import { isAwsError } from './aws-errors.ts';
@@ -22,11 +19,21 @@ export interface DynamoDbLedgerOptions {
 }
 
 type Item = Record<string, unknown>;
-type Key = { readonly pk: string; readonly sk: string };
+interface Key {
+  readonly pk: string;
+  readonly sk: string;
+}
 
 /** Attributes of an item that are not part of the record it holds. */
 const KEY_ATTRIBUTES = new Set<string>([
-  S.partitionKey, S.sortKey, S.byDatabase.partitionKey, S.byDatabase.sortKey, S.byType.partitionKey, S.byType.sortKey, S.entityAttribute, S.firstRecordedAttribute,
+  S.partitionKey,
+  S.sortKey,
+  S.byDatabase.partitionKey,
+  S.byDatabase.sortKey,
+  S.byType.partitionKey,
+  S.byType.sortKey,
+  S.entityAttribute,
+  S.firstRecordedAttribute,
 ]);
 const CONDITION_FAILED = 'ConditionalCheckFailedException';
 
@@ -65,9 +72,7 @@ export class DynamoDbLedger implements Ledger {
     this.table = opts.tableName;
     this.now = opts.now ?? (() => new Date());
     const client = opts.client ?? new DynamoDBClient({});
-    this.doc = client instanceof DynamoDBDocumentClient
-      ? client
-      : DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.doc = client instanceof DynamoDBDocumentClient ? client : DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
 
   async acquireLock(database: string, owner: string, ttlMs: number): Promise<LockRecord> {
@@ -75,15 +80,18 @@ export class DynamoDbLedger implements Ledger {
     for (let attempt = 0; attempt < 2; attempt++) {
       const now = this.now();
       try {
-        const out = await this.doc.send(new UpdateCommand({
-          TableName: this.table, Key: lockKey(database),
-          ...update(
-            { owner, database, expiresAt: new Date(now.getTime() + ttlMs).toISOString(), [S.entityAttribute]: 'LOCK' },
-            { acquiredAt: now.toISOString() },
-            { expression: 'attribute_not_exists(#pk) OR #owner = :owner', names: { '#pk': S.partitionKey, '#owner': 'owner' }, values: { ':owner': owner } },
-          ),
-          ReturnValues: 'ALL_NEW',
-        }));
+        const out = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: lockKey(database),
+            ...update(
+              { owner, database, expiresAt: new Date(now.getTime() + ttlMs).toISOString(), [S.entityAttribute]: 'LOCK' },
+              { acquiredAt: now.toISOString() },
+              { expression: 'attribute_not_exists(#pk) OR #owner = :owner', names: { '#pk': S.partitionKey, '#owner': 'owner' }, values: { ':owner': owner } },
+            ),
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
         return toLock(out.Attributes ?? {});
       } catch (error) {
         if (!isAwsError(error, CONDITION_FAILED)) throw error;
@@ -96,10 +104,15 @@ export class DynamoDbLedger implements Ledger {
 
   async releaseLock(database: string, owner: string): Promise<void> {
     try {
-      await this.doc.send(new DeleteCommand({
-        TableName: this.table, Key: lockKey(database),
-        ConditionExpression: '#owner = :owner', ExpressionAttributeNames: { '#owner': 'owner' }, ExpressionAttributeValues: { ':owner': owner },
-      }));
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: lockKey(database),
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
     } catch (error) {
       // Not held, or held by someone else: either way there is nothing of ours to release.
       if (!isAwsError(error, CONDITION_FAILED)) throw error;
@@ -118,17 +131,24 @@ export class DynamoDbLedger implements Ledger {
 
   async startRun(run: RunRecord): Promise<RunRecord> {
     try {
-      await this.doc.send(new PutCommand({
-        TableName: this.table, Item: { ...runItem(run), ...run },
-        ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': S.partitionKey },
-      }));
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...runItem(run), ...run },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': S.partitionKey },
+        }),
+      );
       return run;
     } catch (error) {
       if (!isAwsError(error, CONDITION_FAILED)) throw error;
       const existing = await this.getRun(run.runId);
       if (!existing) throw error;
       if (existing.database !== run.database || existing.kind !== run.kind) {
-        throw new SafeshiftError('BAD_OPTION', `run id ${run.runId} is already used by a ${existing.kind} run of ${existing.database}; start this ${run.kind} of ${run.database} with another id`);
+        throw new SafeshiftError(
+          'BAD_OPTION',
+          `run id ${run.runId} is already used by a ${existing.kind} run of ${existing.database}; start this ${run.kind} of ${run.database} with another id`,
+        );
       }
       return existing;
     }
@@ -137,17 +157,22 @@ export class DynamoDbLedger implements Ledger {
   async updateRun(runId: string, patch: Partial<Omit<RunRecord, 'runId' | 'database' | 'kind'>>): Promise<RunRecord> {
     const fields: Item = { ...patch };
     // The index sort keys carry startedAt, so they move with it.
-    if (patch.startedAt !== undefined) Object.assign(fields, { [S.byDatabase.sortKey]: `RUN#${patch.startedAt}#${runId}`, [S.byType.sortKey]: `${patch.startedAt}#${runId}` });
+    if (patch.startedAt !== undefined)
+      Object.assign(fields, { [S.byDatabase.sortKey]: `RUN#${patch.startedAt}#${runId}`, [S.byType.sortKey]: `${patch.startedAt}#${runId}` });
     if (Object.values(fields).every((v) => v === undefined)) {
       const run = await this.getRun(runId);
       if (!run) throw runNotFound(runId);
       return run;
     }
     try {
-      const out = await this.doc.send(new UpdateCommand({
-        TableName: this.table, Key: runKey(runId), ReturnValues: 'ALL_NEW',
-        ...update(fields, {}, { expression: 'attribute_exists(#pk)', names: { '#pk': S.partitionKey } }),
-      }));
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: runKey(runId),
+          ReturnValues: 'ALL_NEW',
+          ...update(fields, {}, { expression: 'attribute_exists(#pk)', names: { '#pk': S.partitionKey } }),
+        }),
+      );
       return fromItem<RunRecord>(out.Attributes ?? {});
     } catch (error) {
       if (isAwsError(error, CONDITION_FAILED)) throw runNotFound(runId);
@@ -166,15 +191,20 @@ export class DynamoDbLedger implements Ledger {
   }
 
   async putSnapshot(snapshot: SnapshotRecord): Promise<void> {
-    await this.doc.send(new PutCommand({
-      TableName: this.table,
-      Item: {
-        ...snapshotKey(snapshot.snapshotId), [S.entityAttribute]: 'SNAP',
-        [S.byDatabase.partitionKey]: `DB#${snapshot.database}`, [S.byDatabase.sortKey]: `SNAP#${snapshot.createdAt}#${snapshot.snapshotId}`,
-        [S.byType.partitionKey]: 'SNAP', [S.byType.sortKey]: `${snapshot.createdAt}#${snapshot.snapshotId}`,
-        ...snapshot,
-      },
-    }));
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          ...snapshotKey(snapshot.snapshotId),
+          [S.entityAttribute]: 'SNAP',
+          [S.byDatabase.partitionKey]: `DB#${snapshot.database}`,
+          [S.byDatabase.sortKey]: `SNAP#${snapshot.createdAt}#${snapshot.snapshotId}`,
+          [S.byType.partitionKey]: 'SNAP',
+          [S.byType.sortKey]: `${snapshot.createdAt}#${snapshot.snapshotId}`,
+          ...snapshot,
+        },
+      }),
+    );
   }
 
   async getSnapshot(snapshotId: string): Promise<SnapshotRecord | undefined> {
@@ -193,14 +223,23 @@ export class DynamoDbLedger implements Ledger {
    */
   async putQuiesce(record: QuiesceRecord): Promise<void> {
     const { prior, ...rest } = record;
-    await this.doc.send(new UpdateCommand({
-      TableName: this.table, Key: quiesceKey(record.runId, record.apiId),
-      ...update({
-        ...rest, [S.entityAttribute]: 'QUIESCE',
-        [S.byDatabase.partitionKey]: `DB#${record.database}`, [S.byDatabase.sortKey]: `QUIESCE#${record.runId}#${record.apiId}`,
-        [S.byType.partitionKey]: 'QUIESCE', [S.byType.sortKey]: `${record.runId}#${record.apiId}`,
-      }, { prior, [S.firstRecordedAttribute]: this.now().toISOString() }),
-    }));
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: quiesceKey(record.runId, record.apiId),
+        ...update(
+          {
+            ...rest,
+            [S.entityAttribute]: 'QUIESCE',
+            [S.byDatabase.partitionKey]: `DB#${record.database}`,
+            [S.byDatabase.sortKey]: `QUIESCE#${record.runId}#${record.apiId}`,
+            [S.byType.partitionKey]: 'QUIESCE',
+            [S.byType.sortKey]: `${record.runId}#${record.apiId}`,
+          },
+          { prior, [S.firstRecordedAttribute]: this.now().toISOString() },
+        ),
+      }),
+    );
   }
 
   /**
@@ -208,30 +247,42 @@ export class DynamoDbLedger implements Ledger {
    * were first recorded. `active: true`: not yet resumed; `active: false`: resumed.
    */
   async listQuiesced(filter: { readonly database?: string; readonly runId?: string; readonly active?: boolean } = {}): Promise<QuiesceRecord[]> {
-    const items = filter.runId !== undefined
-      ? await this.query({
-        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)', ConsistentRead: true,
-        ExpressionAttributeNames: { '#pk': S.partitionKey, '#sk': S.sortKey }, ExpressionAttributeValues: { ':pk': `RUN#${filter.runId}`, ':prefix': 'QUIESCE#' },
-      })
-      : await this.list('QUIESCE', filter.database, { newestFirst: false });
-    const first = (i: Item) => String(i[S.firstRecordedAttribute] ?? '');
+    const items =
+      filter.runId !== undefined
+        ? await this.query({
+            KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+            ConsistentRead: true,
+            ExpressionAttributeNames: { '#pk': S.partitionKey, '#sk': S.sortKey },
+            ExpressionAttributeValues: { ':pk': `RUN#${filter.runId}`, ':prefix': 'QUIESCE#' },
+          })
+        : await this.list('QUIESCE', filter.database, { newestFirst: false });
+    const first = (i: Item) => {
+      const at = i[S.firstRecordedAttribute];
+      return typeof at === 'string' ? at : '';
+    };
     return items
       .sort((a, b) => first(a).localeCompare(first(b)))
       .map((i) => fromItem<QuiesceRecord>(i))
-      .filter((r) => (filter.database === undefined || r.database === filter.database)
-        && (filter.active === undefined || (r.status !== 'resumed') === filter.active));
+      .filter(
+        (r) => (filter.database === undefined || r.database === filter.database) && (filter.active === undefined || (r.status !== 'resumed') === filter.active),
+      );
   }
 
   async putRehearsal(record: RehearsalRecord): Promise<void> {
-    await this.doc.send(new PutCommand({
-      TableName: this.table,
-      Item: {
-        ...rehearsalKey(record.runId), [S.entityAttribute]: 'REHEARSAL',
-        [S.byDatabase.partitionKey]: `DB#${record.database}`, [S.byDatabase.sortKey]: `REHEARSAL#${record.createdAt}#${record.runId}`,
-        [S.byType.partitionKey]: 'REHEARSAL', [S.byType.sortKey]: `${record.createdAt}#${record.runId}`,
-        ...record,
-      },
-    }));
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          ...rehearsalKey(record.runId),
+          [S.entityAttribute]: 'REHEARSAL',
+          [S.byDatabase.partitionKey]: `DB#${record.database}`,
+          [S.byDatabase.sortKey]: `REHEARSAL#${record.createdAt}#${record.runId}`,
+          [S.byType.partitionKey]: 'REHEARSAL',
+          [S.byType.sortKey]: `${record.createdAt}#${record.runId}`,
+          ...record,
+        },
+      }),
+    );
   }
 
   /** Newest first. */
@@ -247,16 +298,20 @@ export class DynamoDbLedger implements Ledger {
   /** Items of one type, of one database (byDatabase) or of all (byType). */
   private list(entity: string, database: string | undefined, opts: { newestFirst: boolean; limit?: number }): Promise<Item[]> {
     const index = database === undefined ? S.byType : S.byDatabase;
-    return this.query({
-      IndexName: index.indexName, ScanIndexForward: !opts.newestFirst,
-      ...(database === undefined
-        ? { KeyConditionExpression: '#pk = :pk', ExpressionAttributeNames: { '#pk': index.partitionKey }, ExpressionAttributeValues: { ':pk': entity } }
-        : {
-          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-          ExpressionAttributeNames: { '#pk': index.partitionKey, '#sk': index.sortKey },
-          ExpressionAttributeValues: { ':pk': `DB#${database}`, ':prefix': `${entity}#` },
-        }),
-    }, opts.limit);
+    return this.query(
+      {
+        IndexName: index.indexName,
+        ScanIndexForward: !opts.newestFirst,
+        ...(database === undefined
+          ? { KeyConditionExpression: '#pk = :pk', ExpressionAttributeNames: { '#pk': index.partitionKey }, ExpressionAttributeValues: { ':pk': entity } }
+          : {
+              KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+              ExpressionAttributeNames: { '#pk': index.partitionKey, '#sk': index.sortKey },
+              ExpressionAttributeValues: { ':pk': `DB#${database}`, ':prefix': `${entity}#` },
+            }),
+      },
+      opts.limit,
+    );
   }
 
   /** Follows LastEvaluatedKey until done or `limit` items. */
@@ -265,9 +320,14 @@ export class DynamoDbLedger implements Ledger {
     let start: Record<string, unknown> | undefined;
     do {
       const remaining = limit === undefined ? undefined : limit - items.length;
-      const out = await this.doc.send(new QueryCommand({
-        TableName: this.table, ...input, ...(remaining === undefined ? {} : { Limit: remaining }), ...(start ? { ExclusiveStartKey: start } : {}),
-      }));
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          ...input,
+          ...(remaining === undefined ? {} : { Limit: remaining }),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
       items.push(...(out.Items ?? []));
       start = out.LastEvaluatedKey;
     } while (start && (limit === undefined || items.length < limit));
@@ -278,9 +338,12 @@ export class DynamoDbLedger implements Ledger {
 /** The key and index attributes of a run item. */
 function runItem(run: RunRecord): Item {
   return {
-    ...runKey(run.runId), [S.entityAttribute]: 'RUN',
-    [S.byDatabase.partitionKey]: `DB#${run.database}`, [S.byDatabase.sortKey]: `RUN#${run.startedAt}#${run.runId}`,
-    [S.byType.partitionKey]: 'RUN', [S.byType.sortKey]: `${run.startedAt}#${run.runId}`,
+    ...runKey(run.runId),
+    [S.entityAttribute]: 'RUN',
+    [S.byDatabase.partitionKey]: `DB#${run.database}`,
+    [S.byDatabase.sortKey]: `RUN#${run.startedAt}#${run.runId}`,
+    [S.byType.partitionKey]: 'RUN',
+    [S.byType.sortKey]: `${run.startedAt}#${run.runId}`,
   };
 }
 
@@ -321,6 +384,8 @@ function update(fields: Item, keepFirst: Item = {}, condition?: Condition) {
   };
 }
 
+/** The record an item holds: the item without its key attributes. The ledger wrote it from a T (toItem, the updates). */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- a read of the ledger's own items: each call names the record type it stored there
 function fromItem<T>(item: Item): T {
   return Object.fromEntries(Object.entries(item).filter(([k]) => !KEY_ATTRIBUTES.has(k))) as T;
 }

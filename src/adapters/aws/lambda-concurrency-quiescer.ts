@@ -1,6 +1,4 @@
-import {
-  DeleteFunctionConcurrencyCommand, GetFunctionConcurrencyCommand, LambdaClient, PutFunctionConcurrencyCommand,
-} from '@aws-sdk/client-lambda';
+import { DeleteFunctionConcurrencyCommand, GetFunctionConcurrencyCommand, LambdaClient, PutFunctionConcurrencyCommand } from '@aws-sdk/client-lambda';
 import { OptionError, SafeshiftError, type Outcome } from '../../core/errors.ts';
 import type { Json, Quiescer, QuiesceHold } from '../../ports.ts';
 import { awsErrorName, isAwsError } from './aws-errors.ts';
@@ -65,32 +63,40 @@ export class LambdaConcurrencyQuiescer implements Quiescer {
   /** Reserved concurrency 0 is what quiesce set; anything else lets invocations through again. */
   async stillQuiesced(): Promise<QuiesceHold> {
     const now = await this.capture();
-    return { holds: now === 0, evidence: `reserved concurrency is ${now === null ? 'none (unreserved)' : String(now)}` };
+    return { holds: now === 0, evidence: `reserved concurrency is ${now === null ? 'none (unreserved)' : JSON.stringify(now)}` };
   }
 
   /** The function's reserved concurrency, or `null` when it has none. */
   async capture(): Promise<Json> {
     const out = await this.call('refused', 'reading the reserved concurrency of', () =>
-      this.lambda.send(new GetFunctionConcurrencyCommand({ FunctionName: this.functionName })));
+      this.lambda.send(new GetFunctionConcurrencyCommand({ FunctionName: this.functionName })),
+    );
     return out.ReservedConcurrentExecutions ?? null;
   }
 
   async quiesce(): Promise<void> {
     await this.call('needs-operator', 'setting reserved concurrency 0 on', () =>
-      this.lambda.send(new PutFunctionConcurrencyCommand({ FunctionName: this.functionName, ReservedConcurrentExecutions: 0 })));
+      this.lambda.send(new PutFunctionConcurrencyCommand({ FunctionName: this.functionName, ReservedConcurrentExecutions: 0 })),
+    );
   }
 
   async resume(prior: Json): Promise<void> {
     if (prior !== null && !(typeof prior === 'number' && Number.isInteger(prior) && prior >= 0)) {
-      throw new SafeshiftError('QUIESCE_FAILED',
+      throw new SafeshiftError(
+        'QUIESCE_FAILED',
         `the recorded state of ${this.id} is ${JSON.stringify(prior)}, not a reserved concurrency (a whole number or null); it was left at 0. Put back what it had by hand (aws lambda put-function-concurrency, or delete-function-concurrency for none)`,
-        { outcome: 'needs-operator' });
+        { outcome: 'needs-operator' },
+      );
     }
-    await this.call('needs-operator', `putting back reserved concurrency ${prior ?? 'none'} on`, () =>
-      prior === null
-        ? this.lambda.send(new DeleteFunctionConcurrencyCommand({ FunctionName: this.functionName }))
-        : this.lambda.send(new PutFunctionConcurrencyCommand({ FunctionName: this.functionName, ReservedConcurrentExecutions: prior })),
-    { prior });
+    await this.call(
+      'needs-operator',
+      `putting back reserved concurrency ${prior ?? 'none'} on`,
+      () =>
+        prior === null
+          ? this.lambda.send(new DeleteFunctionConcurrencyCommand({ FunctionName: this.functionName }))
+          : this.lambda.send(new PutFunctionConcurrencyCommand({ FunctionName: this.functionName, ReservedConcurrentExecutions: prior })),
+      { prior },
+    );
   }
 
   /** Runs one Lambda call with backoff, and says what failed and what state the function is in. */
@@ -99,12 +105,16 @@ export class LambdaConcurrencyQuiescer implements Quiescer {
       return await withBackoff(fn, (e) => isAwsError(e, ...RETRYABLE), this.retry);
     } catch (error) {
       const name = awsErrorName(error) ?? 'Error';
-      const why = name === 'ResourceNotFoundException'
-        ? `function ${this.functionName} does not exist in this account and region; check the spec`
-        : `${name}${error instanceof Error && error.message ? `: ${error.message}` : ''}`;
+      const why =
+        name === 'ResourceNotFoundException'
+          ? `function ${this.functionName} does not exist in this account and region; check the spec`
+          : `${name}${error instanceof Error && error.message ? `: ${error.message}` : ''}`;
       const left = resuming ? ` It is still quiesced (reserved concurrency 0); to resume it by hand: ${this.restoreCommand(resuming.prior)}` : '';
-      throw new SafeshiftError('QUIESCE_FAILED', `${doing} Lambda ${this.functionName} failed: ${why}.${left}`,
-        { cause: error, outcome, details: { apiId: this.id, awsError: name } });
+      throw new SafeshiftError('QUIESCE_FAILED', `${doing} Lambda ${this.functionName} failed: ${why}.${left}`, {
+        cause: error,
+        outcome,
+        details: { apiId: this.id, awsError: name },
+      });
     }
   }
 

@@ -11,17 +11,20 @@ const quotaAdvice = (quota: string) => (what: string) =>
 
 const capacity: Translation = {
   code: 'INSUFFICIENT_CAPACITY',
-  advice: (what) => `${what}: AWS has no capacity for this instance class in the availability zone right now. Run again later, or give the subnet group more availability zones; nothing was created.`,
+  advice: (what) =>
+    `${what}: AWS has no capacity for this instance class in the availability zone right now. Run again later, or give the subnet group more availability zones; nothing was created.`,
 };
 
 const kms: Translation = {
   code: 'KMS_KEY_NOT_ACCESSIBLE',
-  advice: (what) => `${what}: the KMS key that encrypts the database cannot be used. It is disabled or pending deletion, or safeshift's role lacks kms:CreateGrant and kms:DescribeKey on it. Enable the key or grant the role access, then run again.`,
+  advice: (what) =>
+    `${what}: the KMS key that encrypts the database cannot be used. It is disabled or pending deletion, or safeshift's role lacks kms:CreateGrant and kms:DescribeKey on it. Enable the key or grant the role access, then run again.`,
 };
 
 const invalidState: Translation = {
   code: 'INVALID_STATE',
-  advice: (what) => `${what}: it is busy (being created, backed up, modified, renamed or deleted) and RDS refused the request. Wait until it is "available" and run again.`,
+  advice: (what) =>
+    `${what}: it is busy (being created, backed up, modified, renamed or deleted) and RDS refused the request. Wait until it is "available" and run again.`,
 };
 
 /**

@@ -1,8 +1,17 @@
 import {
-  AddTagsToResourceCommand, CreateDBSnapshotCommand, DeleteDBInstanceCommand, DeleteDBSnapshotCommand,
-  DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, ModifyDBInstanceCommand, RDSClient,
-  RemoveTagsFromResourceCommand, RestoreDBInstanceFromDBSnapshotCommand,
-  type DBInstance, type DBSnapshot, type RestoreDBInstanceFromDBSnapshotCommandInput,
+  AddTagsToResourceCommand,
+  CreateDBSnapshotCommand,
+  DeleteDBInstanceCommand,
+  DeleteDBSnapshotCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
+  ModifyDBInstanceCommand,
+  RDSClient,
+  RemoveTagsFromResourceCommand,
+  RestoreDBInstanceFromDBSnapshotCommand,
+  type DBInstance,
+  type DBSnapshot,
+  type RestoreDBInstanceFromDBSnapshotCommandInput,
 } from '@aws-sdk/client-rds';
 import { SafeshiftError } from '../../core/errors.ts';
 import type { Fleet, ResourceStatus, SafeshiftTags } from '../../ports.ts';
@@ -72,7 +81,9 @@ export class RdsInstanceFleet implements Fleet {
         return;
       }
       if (isAwsError(error, ...INSTANCE_NOT_FOUND)) {
-        throw new SafeshiftError('DATABASE_NOT_FOUND', `DB instance ${database} does not exist in this account and region; check the database identifier`, { cause: error });
+        throw new SafeshiftError('DATABASE_NOT_FOUND', `DB instance ${database} does not exist in this account and region; check the database identifier`, {
+          cause: error,
+        });
       }
       throw translateRdsError(error, `snapshot ${snapshotId} of DB instance ${database}`);
     }
@@ -96,7 +107,10 @@ export class RdsInstanceFleet implements Fleet {
     const sourceId = (await readTags(this.rds, snapshot.DBSnapshotArn))[SafeshiftTagKeys.database] ?? snapshot.DBInstanceIdentifier ?? tags.database;
     const source = await this.describeInstance(sourceId);
     if (!source) {
-      throw new SafeshiftError('DATABASE_NOT_FOUND', `DB instance ${sourceId}, which snapshot ${snapshotId} was taken of, does not exist; safeshift copies its network and settings to the clone and cannot guess them`);
+      throw new SafeshiftError(
+        'DATABASE_NOT_FOUND',
+        `DB instance ${sourceId}, which snapshot ${snapshotId} was taken of, does not exist; safeshift copies its network and settings to the clone and cannot guess them`,
+      );
     }
     try {
       await this.rds.send(new RestoreDBInstanceFromDBSnapshotCommand(cloneInput(source, snapshot, cloneId, tags)));
@@ -109,7 +123,8 @@ export class RdsInstanceFleet implements Fleet {
         this.log(`clone ${cloneId} already exists for this run; reusing it`);
         return;
       }
-      if (isAwsError(error, ...SNAPSHOT_NOT_FOUND)) throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `DB snapshot ${snapshotId} does not exist; nothing to restore from`, { cause: error });
+      if (isAwsError(error, ...SNAPSHOT_NOT_FOUND))
+        throw new SafeshiftError('SNAPSHOT_NOT_FOUND', `DB snapshot ${snapshotId} does not exist; nothing to restore from`, { cause: error });
       throw translateRdsError(error, `restoring ${cloneId} from snapshot ${snapshotId}`);
     }
   }
@@ -148,7 +163,10 @@ export class RdsInstanceFleet implements Fleet {
     if (!instance || instance.DBInstanceStatus === 'deleting') return;
     const tags = assertDeletable(databaseId, 'DB instance', await readTags(this.rds, instance.DBInstanceArn), 'database');
     if (instance.DeletionProtection && tags.kind !== 'retired') {
-      throw new SafeshiftError('INVALID_STATE', `DB instance ${databaseId} has deletion protection on, which safeshift never sets on a clone; someone wants it kept, so it was left alone`);
+      throw new SafeshiftError(
+        'INVALID_STATE',
+        `DB instance ${databaseId} has deletion protection on, which safeshift never sets on a clone; someone wants it kept, so it was left alone`,
+      );
     }
     try {
       if (instance.DeletionProtection) {
@@ -208,7 +226,9 @@ export class RdsInstanceFleet implements Fleet {
         const instance = await this.describeInstance(id);
         if (!instance) return undefined;
         return {
-          id, arn: instance.DBInstanceArn ?? '', status: instance.DBInstanceStatus ?? 'unknown',
+          id,
+          arn: instance.DBInstanceArn ?? '',
+          status: instance.DBInstanceStatus ?? 'unknown',
           ...(instance.PendingModifiedValues?.DBInstanceIdentifier ? { pendingId: instance.PendingModifiedValues.DBInstanceIdentifier } : {}),
           deletionProtection: instance.DeletionProtection === true,
           tags: await readTags(this.rds, instance.DBInstanceArn),
@@ -216,16 +236,24 @@ export class RdsInstanceFleet implements Fleet {
       },
       rename: async (id, newId, deletionProtection) => {
         try {
-          await this.rds.send(new ModifyDBInstanceCommand({
-            DBInstanceIdentifier: id, NewDBInstanceIdentifier: newId, ApplyImmediately: true,
-            ...(deletionProtection === undefined ? {} : { DeletionProtection: deletionProtection }),
-          }));
+          await this.rds.send(
+            new ModifyDBInstanceCommand({
+              DBInstanceIdentifier: id,
+              NewDBInstanceIdentifier: newId,
+              ApplyImmediately: true,
+              ...(deletionProtection === undefined ? {} : { DeletionProtection: deletionProtection }),
+            }),
+          );
         } catch (error) {
           throw translateRdsError(error, `renaming DB instance ${id} to ${newId}`);
         }
       },
-      addTags: async (arn, tags) => { await this.rds.send(new AddTagsToResourceCommand({ ResourceName: arn, Tags: tags })); },
-      removeTags: async (arn, keys) => { await this.rds.send(new RemoveTagsFromResourceCommand({ ResourceName: arn, TagKeys: keys })); },
+      addTags: async (arn, tags) => {
+        await this.rds.send(new AddTagsToResourceCommand({ ResourceName: arn, Tags: tags }));
+      },
+      removeTags: async (arn, keys) => {
+        await this.rds.send(new RemoveTagsFromResourceCommand({ ResourceName: arn, TagKeys: keys }));
+      },
     };
   }
 }
@@ -236,7 +264,10 @@ function cloneInput(source: DBInstance, snapshot: DBSnapshot, cloneId: string, t
   const allocated = Math.max(source.AllocatedStorage ?? 0, snapshot.AllocatedStorage ?? 0) || undefined;
   // io1/io2 always name their IOPS; gp3 only above the size where they can differ from the baseline.
   const provisioned = storageType === 'io1' || storageType === 'io2' || (storageType === 'gp3' && (allocated ?? 0) >= GP3_PROVISIONED_FROM_GIB);
-  const securityGroups = (source.VpcSecurityGroups ?? []).filter((g) => g.Status !== 'inactive').map((g) => g.VpcSecurityGroupId).filter((id): id is string => !!id);
+  const securityGroups = (source.VpcSecurityGroups ?? [])
+    .filter((g) => g.Status !== 'inactive')
+    .map((g) => g.VpcSecurityGroupId)
+    .filter((id): id is string => !!id);
   const input: RestoreDBInstanceFromDBSnapshotCommandInput = {
     DBInstanceIdentifier: cloneId,
     DBSnapshotIdentifier: snapshot.DBSnapshotIdentifier,

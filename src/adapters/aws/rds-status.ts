@@ -6,8 +6,13 @@ import type { ResourceStatus } from '../../ports.ts';
  * reason to wait for its first automated backup before rehearsing on it.
  */
 const USABLE = new Set([
-  'available', 'backing-up', 'storage-optimization', 'configuring-enhanced-monitoring',
-  'configuring-log-exports', 'configuring-iam-database-auth', 'configuring-activity-stream',
+  'available',
+  'backing-up',
+  'storage-optimization',
+  'configuring-enhanced-monitoring',
+  'configuring-log-exports',
+  'configuring-iam-database-auth',
+  'configuring-activity-stream',
 ]);
 
 /**
@@ -15,10 +20,23 @@ const USABLE = new Set([
  * and reports. `deleting` is here too: something being deleted will never be ready to use.
  */
 const STUCK = new Set([
-  'failed', 'error', 'deleting', 'deleted', 'stopped', 'stopping', 'restore-error', 'storage-full',
-  'incompatible-network', 'incompatible-option-group', 'incompatible-parameters', 'incompatible-restore',
-  'incompatible-credentials', 'inaccessible-encryption-credentials', 'inaccessible-encryption-credentials-recoverable',
-  'insufficient-capacity', 'cannot-upgrade',
+  'failed',
+  'error',
+  'deleting',
+  'deleted',
+  'stopped',
+  'stopping',
+  'restore-error',
+  'storage-full',
+  'incompatible-network',
+  'incompatible-option-group',
+  'incompatible-parameters',
+  'incompatible-restore',
+  'incompatible-credentials',
+  'inaccessible-encryption-credentials',
+  'inaccessible-encryption-credentials-recoverable',
+  'insufficient-capacity',
+  'cannot-upgrade',
 ]);
 
 /**

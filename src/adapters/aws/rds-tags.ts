@@ -64,12 +64,16 @@ export function assertDeletable(id: string, noun: string, map: TagMap, of: 'snap
   const tags = safeshiftTagsOf(map, of);
   if (!tags) {
     const allowed = of === 'snapshot' ? SNAPSHOT_KINDS : DATABASE_KINDS;
-    throw new SafeshiftError('NOT_SAFESHIFT_RESOURCE',
+    throw new SafeshiftError(
+      'NOT_SAFESHIFT_RESOURCE',
       `${noun} ${id} does not carry safeshift's tags (${SafeshiftTagKeys.kind} = ${allowed.join(' or ')}, with ${SafeshiftTagKeys.runId} and ${SafeshiftTagKeys.database}); safeshift only deletes what it made, so it was left alone`,
-      { details: { id, tags: map } });
+      { details: { id, tags: map } },
+    );
   }
   if (of === 'database' && tags.database === id) {
-    throw new SafeshiftError('NOT_SAFESHIFT_RESOURCE', `${noun} ${id} is the production database now (it was swapped in); it will not be deleted`, { details: { id, tags: map } });
+    throw new SafeshiftError('NOT_SAFESHIFT_RESOURCE', `${noun} ${id} is the production database now (it was swapped in); it will not be deleted`, {
+      details: { id, tags: map },
+    });
   }
   return tags;
 }
@@ -82,10 +86,18 @@ export function assertReusable(id: string, noun: string, map: TagMap, want: Safe
   const got = { runId: map[SafeshiftTagKeys.runId], database: map[SafeshiftTagKeys.database], kind: map[SafeshiftTagKeys.kind] };
   if (got.runId === want.runId && got.database === want.database && got.kind === want.kind) return;
   if (got.database !== undefined && got.database !== want.database && SNAPSHOT_KINDS.includes(want.kind)) {
-    throw new SafeshiftError('SNAPSHOT_FOREIGN', `${noun} ${id} already exists but was taken of database ${got.database}, not ${want.database}; choose another snapshot id`, { details: { id, tags: map } });
+    throw new SafeshiftError(
+      'SNAPSHOT_FOREIGN',
+      `${noun} ${id} already exists but was taken of database ${got.database}, not ${want.database}; choose another snapshot id`,
+      { details: { id, tags: map } },
+    );
   }
-  const whose = got.runId ? `safeshift run ${got.runId} (${got.kind ?? 'unknown kind'} of ${got.database ?? '?'})` : 'something other than safeshift (it has no safeshift tags)';
-  throw new SafeshiftError('ALREADY_EXISTS',
+  const whose = got.runId
+    ? `safeshift run ${got.runId} (${got.kind ?? 'unknown kind'} of ${got.database ?? '?'})`
+    : 'something other than safeshift (it has no safeshift tags)';
+  throw new SafeshiftError(
+    'ALREADY_EXISTS',
     `${noun} ${id} already exists and belongs to ${whose}, not to run ${want.runId}; it was left alone. Delete it or start the run with another id.`,
-    { details: { id, tags: map } });
+    { details: { id, tags: map } },
+  );
 }

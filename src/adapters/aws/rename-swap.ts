@@ -46,8 +46,10 @@ export interface SwapProgress {
 export class SwapInProgressError extends SafeshiftError {
   readonly phase: SwapPhase;
   constructor(progress: SwapProgress) {
-    super('SWAP_IN_PROGRESS', `swap in progress (${progress.phase}): ${progress.detail}; call swap again after a wait to continue it`,
-      { outcome: 'needs-operator', details: { phase: progress.phase, retryable: true } });
+    super('SWAP_IN_PROGRESS', `swap in progress (${progress.phase}): ${progress.detail}; call swap again after a wait to continue it`, {
+      outcome: 'needs-operator',
+      details: { phase: progress.phase, retryable: true },
+    });
     this.name = 'SwapInProgressError';
     this.phase = progress.phase;
   }
@@ -84,7 +86,10 @@ export async function swapStep(driver: RenameDriver, production: string, replace
 
   if (prod && retired && !repl) {
     if (prod.tags[SafeshiftTagKeys.database] !== production) {
-      throw new SafeshiftError('INVALID_STATE', `${retiredId} exists and ${replacement} does not, but ${noun} ${production} is not the swapped-in replacement (it has no ${SafeshiftTagKeys.database}=${production} tag); look at all three before going on`);
+      throw new SafeshiftError(
+        'INVALID_STATE',
+        `${retiredId} exists and ${replacement} does not, but ${noun} ${production} is not the swapped-in replacement (it has no ${SafeshiftTagKeys.database}=${production} tag); look at all three before going on`,
+      );
     }
     return { phase: 'done', detail: `${production} already is the former ${replacement}; the old one is ${retiredId}` };
   }
@@ -96,9 +101,13 @@ export async function swapStep(driver: RenameDriver, production: string, replace
 
   if (prod) {
     if (retired) {
-      throw new SafeshiftError('ALREADY_EXISTS', `cannot retire ${production} as ${retiredId}: a ${noun} with that identifier already exists; delete it or choose another id`);
+      throw new SafeshiftError(
+        'ALREADY_EXISTS',
+        `cannot retire ${production} as ${retiredId}: a ${noun} with that identifier already exists; delete it or choose another id`,
+      );
     }
-    if (prod.pendingId === retiredId || prod.status === 'renaming') return { phase: 'retiring-production', detail: `${production} is being renamed to ${retiredId}` };
+    if (prod.pendingId === retiredId || prod.status === 'renaming')
+      return { phase: 'retiring-production', detail: `${production} is being renamed to ${retiredId}` };
     // Production keeps its name until the replacement can take over at once: a replacement that
     // turns out broken must not leave the application without a database.
     if (repl.status !== 'available') return { phase: 'retiring-production', detail: `waiting for ${replacement} to be available (it is ${repl.status})` };
@@ -115,7 +124,8 @@ export async function swapStep(driver: RenameDriver, production: string, replace
       { Key: SafeshiftTagKeys.kind, Value: 'retired' },
     ]);
   }
-  if (repl.pendingId === production || repl.status === 'renaming') return { phase: 'promoting-replacement', detail: `${replacement} is being renamed to ${production}` };
+  if (repl.pendingId === production || repl.status === 'renaming')
+    return { phase: 'promoting-replacement', detail: `${replacement} is being renamed to ${production}` };
   if (repl.status !== 'available') return { phase: 'promoting-replacement', detail: `waiting for ${replacement} to be available (it is ${repl.status})` };
   if (repl.tags[SafeshiftTagKeys.kind] !== undefined) await driver.removeTags(repl.arn, [SafeshiftTagKeys.kind]);
   await driver.rename(replacement, production, retired.deletionProtection ? true : undefined);
@@ -125,8 +135,10 @@ export async function swapStep(driver: RenameDriver, production: string, replace
 function assertSwappable(noun: string, repl: RenameSubject, production: string): void {
   const madeFor = repl.tags[SafeshiftTagKeys.database];
   if (madeFor !== production || !repl.tags[SafeshiftTagKeys.runId]) {
-    throw new SafeshiftError('NOT_SAFESHIFT_RESOURCE',
-      `${noun} ${repl.id} was not made by safeshift for ${production} (${SafeshiftTagKeys.database} is ${madeFor ?? 'not set'}); it will not be swapped in`);
+    throw new SafeshiftError(
+      'NOT_SAFESHIFT_RESOURCE',
+      `${noun} ${repl.id} was not made by safeshift for ${production} (${SafeshiftTagKeys.database} is ${madeFor ?? 'not set'}); it will not be swapped in`,
+    );
   }
 }
 

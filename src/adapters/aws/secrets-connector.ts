@@ -83,7 +83,7 @@ export class SecretsConnector implements Connector {
   async connect(databaseId: string, options: ConnectOptions = {}): Promise<SqlSession> {
     const endpoint = await this.endpoint(databaseId);
     const wasCached = this.cached !== undefined && this.now() - this.cached.fetchedAt < (this.opts.cacheTtlMs ?? 300_000);
-    const applicationName = options.runId ? runSessionName(options.runId) : this.opts.applicationName ?? 'safeshift';
+    const applicationName = options.runId ? runSessionName(options.runId) : (this.opts.applicationName ?? 'safeshift');
     try {
       return await this.open(await this.credentials(), endpoint, databaseId, applicationName);
     } catch (error) {
@@ -111,7 +111,9 @@ export class SecretsConnector implements Connector {
    * is taken from storage while the database runs, a rename restarts the instance (ending every
    * session anyway), and the APIs were quiesced before either.
    */
-  async disconnectAll(_databaseId: string): Promise<void> {}
+  async disconnectAll(_databaseId: string): Promise<void> {
+    // Nothing to end: see above.
+  }
 
   private async credentials(): Promise<Credentials> {
     const ttl = this.opts.cacheTtlMs ?? 300_000;
@@ -122,23 +124,33 @@ export class SecretsConnector implements Connector {
       text = (await this.secrets.send(new GetSecretValueCommand({ SecretId: arn }))).SecretString;
     } catch (error) {
       const name = awsErrorName(error);
-      const why = name === 'ResourceNotFoundException' ? 'it does not exist in this account and region'
-        : name === 'AccessDeniedException' ? 'safeshift\'s role may not read it (secretsmanager:GetSecretValue)'
-          : name === 'DecryptionFailure' ? 'its KMS key cannot be used by safeshift\'s role (kms:Decrypt)'
-            : `${name ?? 'error'}`;
+      const why =
+        name === 'ResourceNotFoundException'
+          ? 'it does not exist in this account and region'
+          : name === 'AccessDeniedException'
+            ? "safeshift's role may not read it (secretsmanager:GetSecretValue)"
+            : name === 'DecryptionFailure'
+              ? "its KMS key cannot be used by safeshift's role (kms:Decrypt)"
+              : (name ?? 'error');
       throw new ConnectionError(`could not read the database secret ${arn}: ${why}`, error);
     }
     // Never echo the secret text: a JSON.parse message quotes the input it choked on.
-    let parsed: Record<string, unknown> | undefined;
+    let parsed: object | undefined;
     try {
       const value: unknown = text === undefined ? undefined : JSON.parse(text);
-      if (value && typeof value === 'object') parsed = value as Record<string, unknown>;
-    } catch { /* reported below, without the text */ }
+      if (value && typeof value === 'object') parsed = value;
+    } catch {
+      /* reported below, without the text */
+    }
     if (!parsed) throw new ConnectionError(`the database secret ${arn} is not a JSON object; expected the RDS secret format {"username": …, "password": …}`);
-    const { username, password, dbname } = parsed;
-    const missing = [typeof username === 'string' ? undefined : 'username', typeof password === 'string' ? undefined : 'password'].filter(Boolean);
-    if (missing.length > 0) throw new ConnectionError(`the database secret ${arn} has no ${missing.join(' or ')} field; expected the RDS secret format`);
-    const credentials: Credentials = { username: username as string, password: password as string, ...(typeof dbname === 'string' ? { dbname } : {}) };
+    const username = 'username' in parsed ? parsed.username : undefined;
+    const password = 'password' in parsed ? parsed.password : undefined;
+    const dbname = 'dbname' in parsed ? parsed.dbname : undefined;
+    if (typeof username !== 'string' || typeof password !== 'string') {
+      const missing = [typeof username === 'string' ? undefined : 'username', typeof password === 'string' ? undefined : 'password'].filter(Boolean);
+      throw new ConnectionError(`the database secret ${arn} has no ${missing.join(' or ')} field; expected the RDS secret format`);
+    }
+    const credentials: Credentials = { username, password, ...(typeof dbname === 'string' ? { dbname } : {}) };
     this.cached = { credentials, fetchedAt: this.now() };
     return credentials;
   }
@@ -158,11 +170,16 @@ export class SecretsConnector implements Connector {
       }
     } catch (error) {
       if (isAwsError(error, 'DBInstanceNotFoundFault', 'DBInstanceNotFound', 'DBClusterNotFoundFault')) {
-        throw new SafeshiftError('DATABASE_NOT_FOUND', `DB ${cluster ? 'cluster' : 'instance'} ${databaseId} does not exist in this account and region`, { cause: error });
+        throw new SafeshiftError('DATABASE_NOT_FOUND', `DB ${cluster ? 'cluster' : 'instance'} ${databaseId} does not exist in this account and region`, {
+          cause: error,
+        });
       }
       throw error;
     }
-    if (!address) throw new ConnectionError(`DB ${cluster ? 'cluster' : 'instance'} ${databaseId} has no endpoint yet (it is ${status ?? 'unknown'}); wait until it is available`);
+    if (!address)
+      throw new ConnectionError(
+        `DB ${cluster ? 'cluster' : 'instance'} ${databaseId} has no endpoint yet (it is ${status ?? 'unknown'}); wait until it is available`,
+      );
     return { host: address, port: port ?? 5432 };
   }
 
@@ -170,18 +187,26 @@ export class SecretsConnector implements Connector {
     const database = this.opts.databaseName ?? credentials.dbname ?? 'postgres';
     const timeout = this.opts.connectTimeoutMs ?? 10_000;
     const config: pg.ClientConfig = {
-      host: endpoint.host, port: endpoint.port, user: credentials.username, password: credentials.password, database,
-      connectionTimeoutMillis: timeout, application_name: applicationName,
+      host: endpoint.host,
+      port: endpoint.port,
+      user: credentials.username,
+      password: credentials.password,
+      database,
+      connectionTimeoutMillis: timeout,
+      application_name: applicationName,
       ssl: { rejectUnauthorized: true, servername: endpoint.host, ...(this.opts.ca ? { ca: this.opts.ca as string | Buffer | (string | Buffer)[] } : {}) },
     };
     const client = this.opts.clientFactory ? this.opts.clientFactory(config) : countCompletedStatements(new pg.Client(config));
-    // An idle session dropped by the server must not crash the Lambda; the next query reports it.
-    client.on('error', () => {});
+    client.on('error', () => {
+      // An idle session dropped by the server must not crash the Lambda; the next query reports it.
+    });
     const where = `${credentials.username}@${endpoint.host}:${endpoint.port}/${database} (${databaseId})`;
     try {
       await client.connect();
     } catch (error) {
-      await client.end().catch(() => {});
+      await client.end().catch(() => {
+        // The failed connect is what is reported.
+      });
       throw connectionError(error, where, credentials.password, timeout);
     }
     return {
@@ -197,12 +222,13 @@ export class SecretsConnector implements Connector {
 /** What went wrong connecting, said without the password, whatever the driver's text holds. */
 function connectionError(error: unknown, where: string, password: string, timeoutMs: number): ConnectionError {
   const state = sqlState(error);
-  const errno = (error as { code?: unknown } | null)?.code;
+  const errno = typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
   const said = error instanceof Error ? error.message : String(error);
   const scrubbed = password ? said.split(password).join('***') : said;
   let why: string;
   if (state === SqlStates.invalidPassword) why = 'the server rejected the password in the secret (rotated but not applied?)';
-  else if (errno === 'ETIMEDOUT' || /timeout/i.test(scrubbed)) why = `no answer within ${timeoutMs / 1000} s; check that the Lambda's security group may reach the database's port`;
+  else if (errno === 'ETIMEDOUT' || /timeout/i.test(scrubbed))
+    why = `no answer within ${timeoutMs / 1000} s; check that the Lambda's security group may reach the database's port`;
   else if (errno === 'ENOTFOUND' || errno === 'EAI_AGAIN') why = 'the endpoint does not resolve (yet); a renamed database needs a few minutes for its DNS name';
   else if (errno === 'ECONNREFUSED') why = 'connection refused';
   else if (/certificate/i.test(scrubbed)) why = `TLS verification failed (${scrubbed}); give the RDS CA bundle as \`ca\` or in NODE_EXTRA_CA_CERTS`;

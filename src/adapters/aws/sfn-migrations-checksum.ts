@@ -50,7 +50,9 @@ export function migrationsBundle(migrationsDir: string, verifyDir?: string): Mig
     files.push(entry(`migrations/${path.relative(root, file).split(path.sep).join('/')}`, file));
   }
   if (verifyDir && existsSync(verifyDir)) {
-    for (const name of readdirSync(verifyDir).filter((n) => n.endsWith('.sql')).sort()) {
+    for (const name of readdirSync(verifyDir)
+      .filter((n) => n.endsWith('.sql'))
+      .sort()) {
       files.push(entry(`verify/${name}`, path.join(verifyDir, name)));
     }
   }

@@ -51,7 +51,10 @@ export async function resolveDeployment(ref: DeploymentRef, workflow: WorkflowKi
       nextToken = page.nextToken;
     } while (!found && nextToken);
     if (!found) {
-      throw new SafeshiftError('BAD_OPTION', `no state machine named ${name} in this account and region; is stack ${ref.stack} deployed here (check --region), and was SafeUpgrade given another namePrefix? --state-machine-arn names it directly`);
+      throw new SafeshiftError(
+        'BAD_OPTION',
+        `no state machine named ${name} in this account and region; is stack ${ref.stack} deployed here (check --region), and was SafeUpgrade given another namePrefix? --state-machine-arn names it directly`,
+      );
     }
     stateMachineArn = found;
   }
@@ -68,12 +71,15 @@ export async function resolveDeployment(ref: DeploymentRef, workflow: WorkflowKi
   }
   const kind = tags[StackTagKeys.workflow];
   if (kind && kind !== workflow) {
-    throw new SafeshiftError('BAD_OPTION', `state machine ${stateMachineArn} runs safeshift's ${kind} workflow, not ${workflow}; give the ${workflow} state machine's ARN`);
+    throw new SafeshiftError(
+      'BAD_OPTION',
+      `state machine ${stateMachineArn} runs safeshift's ${kind} workflow, not ${workflow}; give the ${workflow} state machine's ARN`,
+    );
   }
   const strategy = tags[StackTagKeys.strategy];
   return {
     stateMachineArn,
-    ...(kind ? { workflow: kind as WorkflowKind } : {}),
+    ...(kind ? { workflow } : {}),
     ...(tags[StackTagKeys.database] ? { database: tags[StackTagKeys.database] } : {}),
     ...(tags[StackTagKeys.ledgerTable] ? { ledgerTable: tags[StackTagKeys.ledgerTable] } : {}),
     ...(strategy === 'in-place' || strategy === 'swap' ? { strategy } : {}),
@@ -92,5 +98,5 @@ export async function resolveDeployment(ref: DeploymentRef, workflow: WorkflowKi
  */
 export function regionOfArn(arn: string): string | undefined {
   const region = arn.split(':')[3];
-  return region ? region : undefined;
+  return region === '' ? undefined : region;
 }

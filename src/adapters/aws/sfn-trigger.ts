@@ -1,8 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand,
-  type HistoryEvent,
-} from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { SafeshiftError } from '../../core/errors.ts';
 import type { RunError, TimelineEntry } from '../../ports.ts';
 import type { RunInput } from '../../steps/state.ts';
@@ -109,7 +106,11 @@ export class SfnTrigger {
    * Starts a run (input `{ run: { runId, …run } }`, name `runName`), or attaches to the execution
    * that already has that name.
    */
-  async start(stateMachineArn: string, run: Omit<RunInput, 'runId' | 'database'> & { readonly database?: string }, runName = SfnTrigger.newRunName(run.kind)): Promise<StartedRun> {
+  async start(
+    stateMachineArn: string,
+    run: Omit<RunInput, 'runId' | 'database'> & { readonly database?: string },
+    runName = SfnTrigger.newRunName(run.kind),
+  ): Promise<StartedRun> {
     if (!RUN_NAME.test(runName)) {
       throw new SafeshiftError('BAD_OPTION', `run name "${runName}" must be 1 to 80 letters, digits, - or _ (it is the execution's name)`);
     }
@@ -120,13 +121,16 @@ export class SfnTrigger {
       this.log(`started ${run.kind} run ${runName} (run id ${runId})`);
       return { executionArn: out.executionArn ?? executionArnOf(stateMachineArn, runName), runName, runId, attached: false };
     } catch (error) {
-      if (isAwsError(error, 'StateMachineDoesNotExist')) throw new SafeshiftError('BAD_OPTION', `state machine ${stateMachineArn} does not exist in this account and region`, { cause: error });
+      if (isAwsError(error, 'StateMachineDoesNotExist'))
+        throw new SafeshiftError('BAD_OPTION', `state machine ${stateMachineArn} does not exist in this account and region`, { cause: error });
       if (!isAwsError(error, 'ExecutionAlreadyExists')) throw error;
     }
     const executionArn = executionArnOf(stateMachineArn, runName);
     const existing = await this.call(() => this.sfn.send(new DescribeExecutionCommand({ executionArn })));
     const same = existing.input === input;
-    this.log(`run ${runName} was already started (${existing.status ?? 'unknown'}); following it instead of starting another${same ? '' : ', although it was started with other options'}`);
+    this.log(
+      `run ${runName} was already started (${existing.status ?? 'unknown'}); following it instead of starting another${same ? '' : ', although it was started with other options'}`,
+    );
     return { executionArn, runName, runId: runIdIn(existing.input) ?? runId, attached: true };
   }
 
@@ -159,7 +163,9 @@ export class SfnTrigger {
     let nextToken: string | undefined;
     do {
       const token = nextToken;
-      const page = await this.call(() => this.sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 100, ...(token ? { nextToken: token } : {}) })));
+      const page = await this.call(() =>
+        this.sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 100, ...(token ? { nextToken: token } : {}) })),
+      );
       const events = page.events ?? [];
       const unseen = events.filter((e) => (e.id ?? 0) > lastId);
       fresh.push(...unseen);
@@ -189,7 +195,9 @@ function executionArnOf(stateMachineArn: string, name: string): string {
 
 function runIdIn(input: string | undefined): string | undefined {
   try {
-    const id = (JSON.parse(input ?? '') as { run?: { runId?: unknown } }).run?.runId;
+    const parsed: unknown = JSON.parse(input ?? '');
+    const run: unknown = parsed && typeof parsed === 'object' && 'run' in parsed ? parsed.run : undefined;
+    const id: unknown = run && typeof run === 'object' && 'runId' in run ? run.runId : undefined;
     return typeof id === 'string' ? id : undefined;
   } catch {
     return undefined;
@@ -208,7 +216,10 @@ function outcomeOf(end: HistoryEvent, events: readonly HistoryEvent[]): Executio
   const transitions = events.filter((e) => (e.type ?? '').endsWith('StateEntered')).length;
   if (end.type === 'ExecutionSucceeded') return { status: 'SUCCEEDED', exitCode: 0, timeline, transitions };
   // The step failure that led here: the last one before the end, whatever the run did about it.
-  const failure = [...events].reverse().map((e) => (e === end ? undefined : failureOf(e))).find((f) => f !== undefined);
+  const failure = [...events]
+    .reverse()
+    .map((e) => (e === end ? undefined : failureOf(e)))
+    .find((f) => f !== undefined);
   if (end.type === 'ExecutionFailed') {
     const error = end.executionFailedEventDetails?.error ?? 'States.Runtime';
     return { status: 'FAILED', exitCode: EXIT_BY_ERROR[error] ?? 3, error, ...(failure ? { failure } : {}), timeline, transitions };
@@ -222,7 +233,7 @@ function timelineOf(events: readonly HistoryEvent[]): TimelineEntry[] {
   const open = new Map<string, number>();
   let lastError: string | undefined;
   for (const e of events) {
-    const at = (e.timestamp instanceof Date ? e.timestamp : new Date(e.timestamp ?? 0)).toISOString();
+    const at = (e.timestamp ?? new Date(0)).toISOString();
     const type = e.type ?? '';
     const failed = failureOf(e);
     if (failed) lastError = failed.code;

@@ -3,10 +3,22 @@ import { escapeIdentifier as ident, escapeLiteral } from '../../core/identifiers
 import { SafeshiftError } from '../../core/errors.ts';
 
 /** Settings whose values are lists of quoted identifiers; the same list pg_dump keeps. */
-const LIST_SETTINGS = new Set(['local_preload_libraries', 'search_path', 'session_preload_libraries', 'shared_preload_libraries', 'temp_tablespaces', 'unix_socket_directories']);
+const LIST_SETTINGS = new Set([
+  'local_preload_libraries',
+  'search_path',
+  'session_preload_libraries',
+  'shared_preload_libraries',
+  'temp_tablespaces',
+  'unix_socket_directories',
+]);
 
 /** One `GRANT` as `aclexplode` reports it, grouped: who granted what to whom (`null` = PUBLIC). */
-interface AclGrant { readonly grantor: string; readonly grantee: string | null; readonly privileges: string[]; readonly grantable: boolean }
+interface AclGrant {
+  readonly grantor: string;
+  readonly grantee: string | null;
+  readonly privileges: string[];
+  readonly grantable: boolean;
+}
 
 /**
  * What a database shows its users beyond its contents — owner, privileges, connection limit and
@@ -27,7 +39,12 @@ export interface DatabaseFace {
  * Throws DATABASE_NOT_FOUND when there is no such database.
  */
 export async function readFace(c: pg.Client, database: string, ignoreSetting: string): Promise<DatabaseFace> {
-  const { rows } = await c.query<{ owner: string; connection_limit: number; acl: { grantor: string; grantee: string | null; privilege: string; grantable: boolean }[] | null; settings: DatabaseFace['settings'] }>(
+  const { rows } = await c.query<{
+    owner: string;
+    connection_limit: number;
+    acl: { grantor: string; grantee: string | null; privilege: string; grantable: boolean }[] | null;
+    settings: DatabaseFace['settings'];
+  }>(
     `select pg_get_userbyid(d.datdba) as owner, d.datconnlimit as connection_limit,
             case when d.datacl is null then null else coalesce((
               select json_agg(json_build_object('grantor', pg_get_userbyid(a.grantor),
@@ -46,16 +63,23 @@ export async function readFace(c: pg.Client, database: string, ignoreSetting: st
   const acl: AclGrant[] = [];
   for (const g of row.acl ?? []) {
     const last = acl[acl.length - 1];
-    if (last && last.grantor === g.grantor && last.grantee === g.grantee && last.grantable === g.grantable) last.privileges.push(g.privilege);
+    if (last?.grantor === g.grantor && last.grantee === g.grantee && last.grantable === g.grantable) last.privileges.push(g.privilege);
     else acl.push({ grantor: g.grantor, grantee: g.grantee, grantable: g.grantable, privileges: [g.privilege] });
   }
-  return { owner: row.owner, connectionLimit: row.connection_limit, acl: row.acl === null ? null : acl, settings: row.settings.filter((s) => s.config.length > 0) };
+  return {
+    owner: row.owner,
+    connectionLimit: row.connection_limit,
+    acl: row.acl === null ? null : acl,
+    settings: row.settings.filter((s) => s.config.length > 0),
+  };
 }
 
 /** Gives a clone production's owner, privileges and settings. Idempotent: it first clears what a retry would find. */
 export async function applyFace(c: pg.Client, database: string, face: DatabaseFace): Promise<void> {
   const db = ident(database);
   await c.query(`alter database ${db} owner to ${ident(face.owner)}`);
+  // A snapshot's face is read back from the JSON in its comment, field by field unchecked: only a number may reach the SQL.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- the face may come from that JSON
   await c.query(`alter database ${db} with connection limit ${Number(face.connectionLimit)}`);
   if (face.acl) {
     // Empty the ACL (as the owner, cascading to grants made by others), then grant exactly what production had.
@@ -69,7 +93,9 @@ export async function applyFace(c: pg.Client, database: string, face: DatabaseFa
     for (const g of ordered) {
       // A grant made by another role is made as that role, so the ACL names the same grantor.
       if (g.grantor !== face.owner) await c.query(`set local role ${ident(g.grantor)}`);
-      await c.query(`grant ${g.privileges.join(', ')} on database ${db} to ${g.grantee === null ? 'public' : ident(g.grantee)}${g.grantable ? ' with grant option' : ''}`);
+      await c.query(
+        `grant ${g.privileges.join(', ')} on database ${db} to ${g.grantee === null ? 'public' : ident(g.grantee)}${g.grantable ? ' with grant option' : ''}`,
+      );
       if (g.grantor !== face.owner) await c.query('reset role');
     }
   }
@@ -104,4 +130,3 @@ function splitList(value: string): string[] {
   }
   return items.length > 0 ? items : [''];
 }
-

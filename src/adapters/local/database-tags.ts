@@ -20,7 +20,12 @@ export interface TagComment {
 }
 
 /** The catalog row of a database, with its comment (where safeshift's tags live). */
-export interface DatabaseRow { readonly datname: string; readonly datistemplate: boolean; readonly datallowconn: boolean; readonly comment: string | null }
+export interface DatabaseRow {
+  readonly datname: string;
+  readonly datistemplate: boolean;
+  readonly datallowconn: boolean;
+  readonly comment: string | null;
+}
 
 const KINDS = new Set(['pre-upgrade', 'safety', 'rehearsal', 'clone', 'retired']);
 
@@ -42,10 +47,17 @@ export async function findDatabase(c: pg.Client, name: string): Promise<Database
 export function parseTags(comment: string | null): TagComment | undefined {
   if (!comment?.startsWith('{')) return undefined;
   try {
-    const value = JSON.parse(comment) as Partial<TagComment>;
+    // Anyone who may comment on the database may have written it: every field is checked.
+    const value = JSON.parse(comment) as { readonly safeshift?: Partial<TagComment['safeshift']> | null };
     const t = value.safeshift;
-    const valid = t && typeof t.runId === 'string' && typeof t.database === 'string' && KINDS.has(t.kind)
-      && typeof t.name === 'string' && (t.resource === 'snapshot' || t.resource === 'database');
+    const valid =
+      t &&
+      typeof t.runId === 'string' &&
+      typeof t.database === 'string' &&
+      t.kind !== undefined &&
+      KINDS.has(t.kind) &&
+      typeof t.name === 'string' &&
+      (t.resource === 'snapshot' || t.resource === 'database');
     return valid ? (value as TagComment) : undefined;
   } catch {
     return undefined;
@@ -56,7 +68,10 @@ export function parseTags(comment: string | null): TagComment | undefined {
 export function ours(row: DatabaseRow, resource: 'snapshot' | 'database'): TagComment {
   const tags = parseTags(row.comment);
   if (!tags) {
-    throw new SafeshiftError('NOT_SAFESHIFT_RESOURCE', `database "${row.datname}" exists but has no safeshift tags; safeshift only changes or deletes what it made`);
+    throw new SafeshiftError(
+      'NOT_SAFESHIFT_RESOURCE',
+      `database "${row.datname}" exists but has no safeshift tags; safeshift only changes or deletes what it made`,
+    );
   }
   if (tags.safeshift.resource !== resource) {
     throw new SafeshiftError('NOT_SAFESHIFT_RESOURCE', `"${row.datname}" is a safeshift ${tags.safeshift.resource}, not a ${resource}`);
@@ -71,14 +86,19 @@ export function ours(row: DatabaseRow, resource: 'snapshot' | 'database'): TagCo
 export function assertReusable(row: DatabaseRow, resource: 'snapshot' | 'database', want: SafeshiftTags): TagComment {
   const got = parseTags(row.comment);
   const t = got?.safeshift;
-  if (got && t && t.resource === resource && t.runId === want.runId && t.database === want.database && t.kind === want.kind) return got;
+  if (got && t?.resource === resource && t.runId === want.runId && t.database === want.database && t.kind === want.kind) return got;
   if (t && resource === 'snapshot' && t.database !== want.database) {
-    throw new SafeshiftError('SNAPSHOT_FOREIGN', `snapshot "${row.datname}" already exists but was taken of database "${t.database}", not "${want.database}"; choose another snapshot id`);
+    throw new SafeshiftError(
+      'SNAPSHOT_FOREIGN',
+      `snapshot "${row.datname}" already exists but was taken of database "${t.database}", not "${want.database}"; choose another snapshot id`,
+    );
   }
   const whose = t ? `safeshift run ${t.runId} (${t.kind} ${t.resource} of ${t.database})` : 'something other than safeshift (it has no safeshift tags)';
-  throw new SafeshiftError('ALREADY_EXISTS', `database "${row.datname}" already exists and belongs to ${whose}, not to run ${want.runId}; it was left alone. Delete it or start the run with another id.`);
+  throw new SafeshiftError(
+    'ALREADY_EXISTS',
+    `database "${row.datname}" already exists and belongs to ${whose}, not to run ${want.runId}; it was left alone. Delete it or start the run with another id.`,
+  );
 }
-
 
 /** Tags a clone as ours; `configured: false` until production's face is on it, so a retry finishes the job. */
 export async function tagClone(c: pg.Client, cloneId: string, tags: SafeshiftTags, snapshotId: string, configured: boolean): Promise<void> {
@@ -89,8 +109,7 @@ export async function tagClone(c: pg.Client, cloneId: string, tags: SafeshiftTag
 /** Drops a database only while it carries no comment: one this operation has just copied and not yet tagged. */
 export async function dropUntagged(c: pg.Client, name: string): Promise<boolean> {
   const row = await findDatabase(c, name);
-  if (!row || row.comment !== null) return false;
+  if (row?.comment !== null) return false;
   await c.query(`drop database if exists ${ident(name)} with (force)`);
   return true;
 }
-

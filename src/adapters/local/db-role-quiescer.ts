@@ -7,24 +7,31 @@ import type { Json, QuiesceHold, Quiescer } from '../../ports.ts';
 import { connectPg } from './pg-connection.ts';
 
 /** One explicit CONNECT grant to the role in the database's ACL. */
-type ConnectGrant = { readonly grantor: string; readonly grantable: boolean };
+interface ConnectGrant {
+  readonly grantor: string;
+  readonly grantable: boolean;
+}
 
 /**
  * What `capture` records (and the ledger keeps): the role's login right and connection limit, and
  * its explicit CONNECT grants on the database. An empty list means it connects through PUBLIC or
  * ownership, which quiescing leaves alone (NOLOGIN already shuts it out).
  */
-export type DbRolePrior = {
+export interface DbRolePrior {
   readonly kind: 'db-role';
   readonly role: string;
   readonly canLogin: boolean;
   readonly connectionLimit: number;
   readonly connectGrants: ConnectGrant[];
-};
+}
 
 interface RoleState {
-  readonly can_login: boolean; readonly connection_limit: number; readonly owner: string | null; readonly grants: ConnectGrant[];
-  readonly is_self: boolean; readonly is_super: boolean;
+  readonly can_login: boolean;
+  readonly connection_limit: number;
+  readonly owner: string | null;
+  readonly grants: ConnectGrant[];
+  readonly is_self: boolean;
+  readonly is_super: boolean;
 }
 
 /**
@@ -45,7 +52,11 @@ interface RoleState {
 export class DbRoleQuiescer implements Quiescer {
   readonly id: string;
 
-  constructor(private readonly serverUrl: string, private readonly databaseId: string, private readonly role: string) {
+  constructor(
+    private readonly serverUrl: string,
+    private readonly databaseId: string,
+    private readonly role: string,
+  ) {
     checkIdentifierOption(role, 'db-role');
     checkIdentifierOption(databaseId, 'database');
     this.id = `db-role:${role}`;
@@ -60,13 +71,20 @@ export class DbRoleQuiescer implements Quiescer {
     await this.admin('check that it can quiesce', async (c) => {
       const state = await this.read(c);
       if (state.is_super) {
-        throw new SafeshiftError('BAD_OPTION', `${this.id}: "${this.role}" is a superuser; a superuser ignores CONNECT rights and can give itself LOGIN back, so locking it out cannot be relied on. Give the application a role of its own that is not a superuser`);
+        throw new SafeshiftError(
+          'BAD_OPTION',
+          `${this.id}: "${this.role}" is a superuser; a superuser ignores CONNECT rights and can give itself LOGIN back, so locking it out cannot be relied on. Give the application a role of its own that is not a superuser`,
+        );
       }
       try {
         await c.query('begin');
         await this.lockOut(c, state);
       } catch (error) {
-        throw new SafeshiftError('QUIESCE_FAILED', `${this.id}: safeshift's role may not lock "${this.role}" out of "${this.databaseId}" (${error instanceof Error ? error.message : String(error)}); connect as a role with CREATEROLE and ADMIN OPTION on it, or as the database owner`, { cause: error });
+        throw new SafeshiftError(
+          'QUIESCE_FAILED',
+          `${this.id}: safeshift's role may not lock "${this.role}" out of "${this.databaseId}" (${error instanceof Error ? error.message : String(error)}); connect as a role with CREATEROLE and ADMIN OPTION on it, or as the database owner`,
+          { cause: error },
+        );
       } finally {
         await c.query('rollback').catch(() => undefined);
       }
@@ -77,7 +95,10 @@ export class DbRoleQuiescer implements Quiescer {
   async stillQuiesced(): Promise<QuiesceHold> {
     return this.admin('check the rights of', async (c) => {
       const state = await this.read(c);
-      const { rows } = await c.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where usename = $1 and datname = $2', [this.role, this.databaseId]);
+      const { rows } = await c.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where usename = $1 and datname = $2', [
+        this.role,
+        this.databaseId,
+      ]);
       const sessions = rows[0]?.n ?? 0;
       const seen = [
         state.can_login ? `role ${this.role} can log in` : undefined,
@@ -91,7 +112,15 @@ export class DbRoleQuiescer implements Quiescer {
   async capture(): Promise<Json> {
     return this.admin('read the rights of', async (c) => {
       const state = await this.read(c);
-      const prior: DbRolePrior = { kind: 'db-role', role: this.role, canLogin: state.can_login, connectionLimit: state.connection_limit, connectGrants: state.grants };
+      // A plain object literal, so that it is Json (an interface has no index signature); it is still checked against DbRolePrior.
+      const grants = state.grants.map((g) => ({ grantor: g.grantor, grantable: g.grantable }));
+      const prior = {
+        kind: 'db-role',
+        role: this.role,
+        canLogin: state.can_login,
+        connectionLimit: state.connection_limit,
+        connectGrants: grants,
+      } satisfies DbRolePrior;
       return prior;
     });
   }
@@ -111,11 +140,12 @@ export class DbRoleQuiescer implements Quiescer {
       const state = await this.read(c);
       const db = ident(this.databaseId);
       await inTransaction(c, async () => {
-        await c.query(`alter role ${ident(this.role)} ${wanted.canLogin ? 'login' : 'nologin'} connection limit ${Number(wanted.connectionLimit)}`);
+        await c.query(`alter role ${ident(this.role)} ${wanted.canLogin ? 'login' : 'nologin'} connection limit ${wanted.connectionLimit}`);
         for (const grant of state.grants) {
           const keep = wanted.connectGrants.find((w) => w.grantor === grant.grantor);
           if (!keep) await this.asGrantor(c, state, grant, `revoke connect on database ${db} from ${ident(this.role)}`);
-          else if (grant.grantable && !keep.grantable) await this.asGrantor(c, state, grant, `revoke grant option for connect on database ${db} from ${ident(this.role)}`);
+          else if (grant.grantable && !keep.grantable)
+            await this.asGrantor(c, state, grant, `revoke grant option for connect on database ${db} from ${ident(this.role)}`);
         }
         for (const grant of wanted.connectGrants) {
           const has = state.grants.find((g) => g.grantor === grant.grantor);
@@ -145,9 +175,14 @@ export class DbRoleQuiescer implements Quiescer {
       [this.role, this.databaseId],
     );
     const state = rows[0];
-    if (!state) throw new SafeshiftError('BAD_OPTION', `${this.id}: role "${this.role}" does not exist on the server; give the role the application logs in as`);
+    if (!state)
+      throw new SafeshiftError('BAD_OPTION', `${this.id}: role "${this.role}" does not exist on the server; give the role the application logs in as`);
     // Locking out the role safeshift itself logs in as would also lock out the resume.
-    if (state.is_self) throw new SafeshiftError('BAD_OPTION', `${this.id}: "${this.role}" is the role safeshift connects as; quiescing it would lock safeshift out too. Give the application's own role`);
+    if (state.is_self)
+      throw new SafeshiftError(
+        'BAD_OPTION',
+        `${this.id}: "${this.role}" is the role safeshift connects as; quiescing it would lock safeshift out too. Give the application's own role`,
+      );
     if (state.owner === null) throw new SafeshiftError('QUIESCE_FAILED', `${this.id}: database "${this.databaseId}" does not exist on the server`);
     return state;
   }
@@ -170,7 +205,9 @@ export class DbRoleQuiescer implements Quiescer {
     } catch (error) {
       if (error instanceof SafeshiftError) throw error;
       const message = error instanceof Error ? error.message : String(error);
-      throw new SafeshiftError('QUIESCE_FAILED', `${this.id}: could not ${what} role "${this.role}" on database "${this.databaseId}": ${message}`, { cause: error });
+      throw new SafeshiftError('QUIESCE_FAILED', `${this.id}: could not ${what} role "${this.role}" on database "${this.databaseId}": ${message}`, {
+        cause: error,
+      });
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -179,10 +216,16 @@ export class DbRoleQuiescer implements Quiescer {
 
 function parsePrior(prior: Json, role: string): DbRolePrior {
   const p = prior as Partial<DbRolePrior> | null;
-  const valid = p !== null && typeof p === 'object' && p.kind === 'db-role' && p.role === role && typeof p.canLogin === 'boolean'
-    && typeof p.connectionLimit === 'number' && Array.isArray(p.connectGrants)
-    && p.connectGrants.every((g) => typeof g?.grantor === 'string' && typeof g.grantable === 'boolean');
-  if (!valid) throw new SafeshiftError('QUIESCE_FAILED', `db-role:${role}: the recorded prior state is not one this quiescer captured: ${JSON.stringify(prior)}`);
+  const valid =
+    p !== null &&
+    typeof p === 'object' &&
+    p.kind === 'db-role' &&
+    p.role === role &&
+    typeof p.canLogin === 'boolean' &&
+    typeof p.connectionLimit === 'number' &&
+    Array.isArray(p.connectGrants) &&
+    p.connectGrants.every((g: Partial<ConnectGrant> | null) => typeof g?.grantor === 'string' && typeof g.grantable === 'boolean');
+  if (!valid)
+    throw new SafeshiftError('QUIESCE_FAILED', `db-role:${role}: the recorded prior state is not one this quiescer captured: ${JSON.stringify(prior)}`);
   return p as DbRolePrior;
 }
-

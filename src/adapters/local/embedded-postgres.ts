@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { SafeshiftError, SqlStates, sqlState } from '../../core/errors.ts';
 
@@ -32,16 +33,33 @@ export interface EmbeddedServerStatus {
   readonly dataDir: string;
 }
 
-interface Paths { readonly dataDir: string; readonly stateFile: string; readonly lockDir: string; readonly logFile: string; readonly pidFile: string }
-interface State { readonly user: string; readonly password: string }
-interface Ids { readonly uid: number; readonly gid: number }
-interface PidInfo { readonly pid: number; readonly port: number; readonly status: string }
+interface Paths {
+  readonly dataDir: string;
+  readonly stateFile: string;
+  readonly lockDir: string;
+  readonly logFile: string;
+  readonly pidFile: string;
+}
+interface State {
+  readonly user: string;
+  readonly password: string;
+}
+interface Ids {
+  readonly uid: number;
+  readonly gid: number;
+}
+interface PidInfo {
+  readonly pid: number;
+  readonly port: number;
+  readonly status: string;
+}
 type Probe = { readonly up: true; readonly port: number } | { readonly up: false; readonly problem?: string };
 
 const fail = (message: string, cause?: unknown, details?: Record<string, unknown>): SafeshiftError =>
   new SafeshiftError('EMBEDDED_POSTGRES_FAILED', message, { cause, details });
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const isRoot = (): boolean => process.getuid?.() === 0;
+const execFileAsync = promisify(execFile);
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | null)?.code;
 const describe = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -71,11 +89,16 @@ export async function ensureEmbeddedServer(opts: EmbeddedServerOptions = {}): Pr
 
   await fs.mkdir(path.dirname(p.dataDir), { recursive: true });
   return withLock(p.lockDir, async () => {
-    const initialised = await fs.access(path.join(p.dataDir, 'PG_VERSION')).then(() => true, () => false);
+    const initialised = await fs.access(path.join(p.dataDir, 'PG_VERSION')).then(
+      () => true,
+      () => false,
+    );
     const state = (await readState(p.stateFile)) ?? (initialised ? undefined : await createState(p.stateFile));
     if (!state) {
-      throw fail(`The embedded PostgreSQL cluster in ${shown(p.dataDir)} was created with a password stored in ` +
-        `${shown(p.stateFile)}, which is missing. Restore that file, or delete ${shown(p.dataDir)} to create a new, empty cluster.`);
+      throw fail(
+        `The embedded PostgreSQL cluster in ${shown(p.dataDir)} was created with a password stored in ` +
+          `${shown(p.stateFile)}, which is missing. Restore that file, or delete ${shown(p.dataDir)} to create a new, empty cluster.`,
+      );
     }
     // Another process may have started it while we waited for the lock.
     const current = await probe(p, state, 30_000);
@@ -94,7 +117,8 @@ export async function ensureEmbeddedServer(opts: EmbeddedServerOptions = {}): Pr
     await checkReachable(p.dataDir, ids);
     const port = await start(p, bin.pg_ctl, ids);
     const started = await probe(p, state, 30_000);
-    if (!started.up) throw fail(started.problem ?? `The embedded PostgreSQL started on port ${port} but does not accept connections.${await logTail(p.logFile)}`);
+    if (!started.up)
+      throw fail(started.problem ?? `The embedded PostgreSQL started on port ${port} but does not accept connections.${await logTail(p.logFile)}`);
     log(`Started the embedded PostgreSQL on 127.0.0.1:${started.port}; it keeps running between commands.`);
     return server(state, started.port, true);
   });
@@ -135,7 +159,7 @@ export async function stopEmbeddedServer(opts: EmbeddedServerOptions = {}): Prom
 export async function embeddedServerStatus(opts: Pick<EmbeddedServerOptions, 'dataDir'> = {}): Promise<EmbeddedServerStatus> {
   const p = paths(opts);
   const info = await readPidFile(p.pidFile);
-  const running = info !== undefined && info.status === 'ready' && (await isPostmaster(info.pid)) && (await tcpOpen(info.port));
+  const running = info?.status === 'ready' && (await isPostmaster(info.pid)) && (await tcpOpen(info.port));
   return running ? { running, port: info.port, dataDir: p.dataDir } : { running: false, dataDir: p.dataDir };
 }
 
@@ -150,7 +174,7 @@ function paths(opts: Pick<EmbeddedServerOptions, 'dataDir'>): Paths {
   };
 }
 
-const shown = (file: string): string => path.relative(process.cwd(), file).startsWith('..') ? file : path.relative(process.cwd(), file) || '.';
+const shown = (file: string): string => (path.relative(process.cwd(), file).startsWith('..') ? file : path.relative(process.cwd(), file) || '.');
 
 function server(state: State, port: number, started: boolean): EmbeddedServer {
   const url = `postgres://${encodeURIComponent(state.user)}:${encodeURIComponent(state.password)}@127.0.0.1:${port}/postgres`;
@@ -159,7 +183,9 @@ function server(state: State, port: number, started: boolean): EmbeddedServer {
 
 async function readState(file: string): Promise<State | undefined> {
   let text: string;
-  try { text = await fs.readFile(file, 'utf8'); } catch (e) {
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
     if (errno(e) === 'ENOENT') return undefined;
     throw fail(`Could not read ${shown(file)}: ${describe(e)}`, e);
   }
@@ -168,7 +194,9 @@ async function readState(file: string): Promise<State | undefined> {
     if (typeof parsed.user === 'string' && typeof parsed.password === 'string' && parsed.password.length > 0) {
       return { user: parsed.user, password: parsed.password };
     }
-  } catch { /* reported below */ }
+  } catch {
+    /* reported below */
+  }
   throw fail(`${shown(file)} is damaged. Restore it, or delete it together with the data directory next to it to start afresh.`);
 }
 
@@ -182,9 +210,10 @@ async function createState(file: string): Promise<State> {
 /** The postgres user's ids when we are root (Postgres refuses to run as root); undefined otherwise. */
 async function postgresIds(): Promise<Ids | undefined> {
   if (!isRoot()) return undefined;
-  const id = (flag: string): Promise<number> => new Promise((resolve, reject) =>
-    execFile('id', [flag, 'postgres'], (e, out) => (e ? reject(e) : resolve(Number.parseInt(out, 10)))));
-  try { return { uid: await id('-u'), gid: await id('-g') }; } catch (e) {
+  const id = async (flag: string): Promise<number> => Number.parseInt((await execFileAsync('id', [flag, 'postgres'])).stdout, 10);
+  try {
+    return { uid: await id('-u'), gid: await id('-g') };
+  } catch (e) {
     throw fail('Running as root, but there is no "postgres" user to run the embedded PostgreSQL as.', e);
   }
 }
@@ -196,8 +225,10 @@ async function checkReachable(dataDir: string, ids: Ids | undefined): Promise<vo
     const st = await fs.stat(dir);
     const x = st.uid === ids.uid ? st.mode & 0o100 : st.gid === ids.gid ? st.mode & 0o010 : st.mode & 0o001;
     if (!x) {
-      throw fail(`The embedded PostgreSQL runs as the "postgres" user, which cannot enter ${dir} ` +
-        `(mode ${(st.mode & 0o777).toString(8)}). Allow it (chmod o+x), choose a data directory elsewhere, or pass --database-url.`);
+      throw fail(
+        `The embedded PostgreSQL runs as the "postgres" user, which cannot enter ${dir} ` +
+          `(mode ${(st.mode & 0o777).toString(8)}). Allow it (chmod o+x), choose a data directory elsewhere, or pass --database-url.`,
+      );
     }
     if (dir === path.dirname(dir)) return;
   }
@@ -251,15 +282,18 @@ async function initialise(p: Paths, state: State, settings: NonNullable<Embedded
     // As root it adds a postgres user if missing and chowns the data directory to it.
     createPostgresUser: isRoot(),
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    onLog: (message) => output.push(String(message)),
+    onLog: (message) => output.push(message),
     onError: (error) => output.push(describe(error)),
   });
   try {
     await cluster.initialise();
   } catch (e) {
     const tail = output.join('').split('\n').slice(-15).join('\n').trim();
-    throw fail(`Could not create the embedded PostgreSQL cluster in ${shown(p.dataDir)}: ${describe(e)}` +
-      `${tail ? `\n${tail}` : ''}\nIf a half-created directory is left there, delete it and try again.`, e);
+    throw fail(
+      `Could not create the embedded PostgreSQL cluster in ${shown(p.dataDir)}: ${describe(e)}` +
+        `${tail ? `\n${tail}` : ''}\nIf a half-created directory is left there, delete it and try again.`,
+      e,
+    );
   }
   // Appended settings win over the defaults initdb wrote earlier in the file.
   await fs.appendFile(path.join(p.dataDir, 'postgresql.conf'), `\n# Added by safeshift for its embedded development server\n${lines.join('\n')}\n`);
@@ -270,8 +304,11 @@ async function binaries(): Promise<{ pg_ctl: string }> {
   try {
     return (await import(name)) as { pg_ctl: string };
   } catch (e) {
-    throw fail(`The embedded PostgreSQL binaries for this machine (${name}) are not installed. ` +
-      'Reinstall dependencies with npm, or pass --database-url to use another server.', e);
+    throw fail(
+      `The embedded PostgreSQL binaries for this machine (${name}) are not installed. ` +
+        'Reinstall dependencies with npm, or pass --database-url to use another server.',
+      e,
+    );
   }
 }
 
@@ -281,8 +318,12 @@ function run(cmd: string, args: readonly string[], ids: Ids | undefined, cwd?: s
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, env: { ...env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
     child.on('error', (e) => reject(fail(`Could not run ${path.basename(cmd)}: ${describe(e)}`, e)));
     child.on('close', (code) => resolve({ code: code ?? 1, output }));
   });
@@ -304,19 +345,26 @@ function freePort(): Promise<number> {
 async function start(p: Paths, pgCtl: string, ids: Ids | undefined): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const offset = await fs.stat(p.logFile).then((s) => s.size, () => 0);
+    const offset = await fs.stat(p.logFile).then(
+      (s) => s.size,
+      () => 0,
+    );
     // pg_ctl runs the postmaster in its own session with output to the log file, so it outlives us.
     const { code, output } = await run(pgCtl, ['start', '-w', '-s', '-t', '60', '-D', p.dataDir, '-l', p.logFile, '-o', `-p ${port}`], ids, p.dataDir);
     if (code === 0) return port;
     const tail = await logTail(p.logFile, offset);
     if (attempt < 3 && /could not bind|already in use/i.test(tail)) continue;
-    throw fail(`Could not start the embedded PostgreSQL in ${shown(p.dataDir)} (pg_ctl exited with ${code}). ${output.trim()}${tail}`,
-      undefined, { logFile: p.logFile });
+    throw fail(`Could not start the embedded PostgreSQL in ${shown(p.dataDir)} (pg_ctl exited with ${code}). ${output.trim()}${tail}`, undefined, {
+      logFile: p.logFile,
+    });
   }
 }
 
 async function logTail(file: string, from = 0, lines = 20): Promise<string> {
-  const text = await fs.readFile(file, 'utf8').then((t) => t.slice(from), () => '');
+  const text = await fs.readFile(file, 'utf8').then(
+    (t) => t.slice(from),
+    () => '',
+  );
   const tail = text.trimEnd().split('\n').slice(-lines).join('\n');
   return tail ? `\nLast lines of ${file}:\n${tail}` : '';
 }
@@ -333,7 +381,11 @@ async function readPidFile(file: string): Promise<PidInfo | undefined> {
 
 /** Alive and (where /proc tells) really a postgres process: after a reboot the pid may belong to anything. */
 async function isPostmaster(pid: number): Promise<boolean> {
-  try { process.kill(pid, 0); } catch (e) { if (errno(e) !== 'EPERM') return false; }
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if (errno(e) !== 'EPERM') return false;
+  }
   const comm = await fs.readFile(`/proc/${pid}/comm`, 'utf8').catch(() => undefined);
   return comm === undefined || comm.trim() === 'postgres';
 }
@@ -341,8 +393,14 @@ async function isPostmaster(pid: number): Promise<boolean> {
 function tcpOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port, timeout: 3000 });
-    const done = (ok: boolean): void => { socket.destroy(); resolve(ok); };
-    socket.once('connect', () => done(true)).once('error', () => done(false)).once('timeout', () => done(false));
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket
+      .once('connect', () => done(true))
+      .once('error', () => done(false))
+      .once('timeout', () => done(false));
   });
 }
 
@@ -357,7 +415,15 @@ async function probe(p: Paths, state: State, waitMs = 0): Promise<Probe> {
     if (!info || !(await isPostmaster(info.pid))) return { up: false };
     if (info.status === 'ready') {
       // ssl: false explicitly, or a PGSSLMODE meant for another server would make this one look down.
-      const client = new pg.Client({ host: '127.0.0.1', port: info.port, user: state.user, password: state.password, database: 'postgres', ssl: false, connectionTimeoutMillis: 5000 });
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port: info.port,
+        user: state.user,
+        password: state.password,
+        database: 'postgres',
+        ssl: false,
+        connectionTimeoutMillis: 5000,
+      });
       client.on('error', () => {});
       try {
         await client.connect();
@@ -369,20 +435,32 @@ async function probe(p: Paths, state: State, waitMs = 0): Promise<Probe> {
       } catch (e) {
         const code = sqlState(e);
         if (Date.now() >= deadline || code === SqlStates.invalidPassword || code === SqlStates.invalidAuthorization) {
-          return { up: false, problem: `A PostgreSQL server (pid ${info.pid}) is running from ${shown(p.dataDir)} on port ${info.port}, ` +
-            `but safeshift cannot use it: ${describe(e)}. Stop it (pg_ctl stop -D ${p.dataDir}) and try again.` };
+          return {
+            up: false,
+            problem:
+              `A PostgreSQL server (pid ${info.pid}) is running from ${shown(p.dataDir)} on port ${info.port}, ` +
+              `but safeshift cannot use it: ${describe(e)}. Stop it (pg_ctl stop -D ${p.dataDir}) and try again.`,
+          };
         }
       } finally {
         await client.end().catch(() => {});
       }
     } else if (Date.now() >= deadline) {
-      return { up: false, problem: `A PostgreSQL server (pid ${info.pid}) in ${shown(p.dataDir)} is "${info.status || 'starting'}" and did not become ready; try again shortly.` };
+      return {
+        up: false,
+        problem: `A PostgreSQL server (pid ${info.pid}) in ${shown(p.dataDir)} is "${info.status || 'starting'}" and did not become ready; try again shortly.`,
+      };
     }
     await sleep(200);
   }
 }
 
-interface Owner { readonly pid: number; readonly host: string; readonly at: number; readonly token: string }
+interface Owner {
+  readonly pid: number;
+  readonly host: string;
+  readonly at: number;
+  readonly token: string;
+}
 
 /**
  * Runs `fn` holding a lock directory. The directory appears atomically by renaming a prepared one
@@ -397,13 +475,18 @@ async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   try {
     for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
-      try { await fs.rename(prepared, lockDir); break; } catch (e) {
+      try {
+        await fs.rename(prepared, lockDir);
+        break;
+      } catch (e) {
         if (errno(e) !== 'ENOTEMPTY' && errno(e) !== 'EEXIST') throw fail(`Could not create the lock ${lockDir}: ${describe(e)}`, e);
       }
       if (await breakIfStale(lockDir)) continue;
       if (Date.now() > deadline) {
-        throw fail(`Timed out waiting for another safeshift process to start or stop the embedded PostgreSQL (lock ${lockDir}). ` +
-          'If no other safeshift process is running, delete that directory.');
+        throw fail(
+          `Timed out waiting for another safeshift process to start or stop the embedded PostgreSQL (lock ${lockDir}). ` +
+            'If no other safeshift process is running, delete that directory.',
+        );
       }
       await sleep(wait);
     }
@@ -419,21 +502,37 @@ async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
 }
 
 async function readOwner(dir: string): Promise<Owner | undefined> {
-  return fs.readFile(path.join(dir, 'owner.json'), 'utf8').then((t) => JSON.parse(t) as Owner).catch(() => undefined);
+  return fs
+    .readFile(path.join(dir, 'owner.json'), 'utf8')
+    .then((t) => JSON.parse(t) as Owner)
+    .catch(() => undefined);
 }
 
 async function breakIfStale(lockDir: string): Promise<boolean> {
   const owner = await readOwner(lockDir);
   // No owner file: not made by this code (ours appear complete); trust it only while it is young.
-  const at = owner?.at ?? (await fs.stat(lockDir).then((s) => s.mtimeMs, () => undefined));
+  const at =
+    owner?.at ??
+    (await fs.stat(lockDir).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    ));
   if (at === undefined) return true; // released meanwhile: retry at once
   let alive = Date.now() - at < (owner ? STALE_LOCK_MS : 60_000);
-  if (alive && owner && owner.host === os.hostname()) {
-    try { process.kill(owner.pid, 0); } catch (e) { alive = errno(e) === 'EPERM'; }
+  if (alive && owner?.host === os.hostname()) {
+    try {
+      process.kill(owner.pid, 0);
+    } catch (e) {
+      alive = errno(e) === 'EPERM';
+    }
   }
   if (alive) return false;
   const trash = `${lockDir}.stale-${randomBytes(6).toString('hex')}`;
-  try { await fs.rename(lockDir, trash); } catch { return true; /* someone else broke it first */ }
+  try {
+    await fs.rename(lockDir, trash);
+  } catch {
+    return true; /* someone else broke it first */
+  }
   // If a live lock replaced the stale one between our read and our rename, put it back.
   if ((await readOwner(trash))?.token !== owner?.token) {
     await fs.rename(trash, lockDir).catch(() => {});
@@ -448,5 +547,8 @@ async function release(lockDir: string, token: string): Promise<void> {
   // Held past STALE_LOCK_MS, the lock may have been broken and taken by another process: leave theirs.
   if ((await readOwner(lockDir))?.token !== token) return;
   const trash = `${lockDir}.released-${randomBytes(6).toString('hex')}`;
-  await fs.rename(lockDir, trash).then(() => fs.rm(trash, { recursive: true, force: true }), () => {});
+  await fs.rename(lockDir, trash).then(
+    () => fs.rm(trash, { recursive: true, force: true }),
+    () => {},
+  );
 }

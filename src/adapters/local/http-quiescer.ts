@@ -48,11 +48,21 @@ export class HttpQuiescer implements Quiescer {
   private readonly authorization?: string;
   private readonly password?: string;
 
-  constructor(private readonly url: string, opts: HttpQuiescerOptions = {}) {
+  constructor(
+    private readonly url: string,
+    opts: HttpQuiescerOptions = {},
+  ) {
     let parsed: URL | undefined;
-    try { parsed = new URL(url); } catch { /* reported below */ }
+    try {
+      parsed = new URL(url);
+    } catch {
+      /* reported below */
+    }
     if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-      throw new SafeshiftError('BAD_OPTION', `http quiescer: "${redact(url)}" is not an http:// or https:// URL (expected e.g. http:http://127.0.0.1:8080/maintenance)`);
+      throw new SafeshiftError(
+        'BAD_OPTION',
+        `http quiescer: "${redact(url)}" is not an http:// or https:// URL (expected e.g. http:http://127.0.0.1:8080/maintenance)`,
+      );
     }
     this.id = `http:${url}`;
     // fetch refuses URLs with user:password; send them as Basic auth instead, as a browser would.
@@ -93,7 +103,8 @@ export class HttpQuiescer implements Quiescer {
 
   async resume(prior: Json): Promise<void> {
     const mode = (prior as { mode?: unknown } | null)?.mode;
-    if (mode !== 'normal' && mode !== 'maintenance') throw this.failure(`cannot resume to the recorded state ${JSON.stringify(prior)}: expected {"mode":"normal"|"maintenance"}`);
+    if (mode !== 'normal' && mode !== 'maintenance')
+      throw this.failure(`cannot resume to the recorded state ${JSON.stringify(prior)}: expected {"mode":"normal"|"maintenance"}`);
     await this.request('PUT', mode);
   }
 
@@ -127,9 +138,14 @@ export class HttpQuiescer implements Quiescer {
         delay *= 2;
         continue;
       }
-      if (!response.ok) throw this.failure(`${method}${mode ? ` ${mode}` : ''} answered ${response.status} ${response.statusText}${text ? `: ${text.slice(0, 300)}` : ''}`);
+      if (!response.ok)
+        throw this.failure(`${method}${mode ? ` ${mode}` : ''} answered ${response.status} ${response.statusText}${text ? `: ${text.slice(0, 300)}` : ''}`);
       let body: { mode?: unknown; inFlight?: unknown };
-      try { body = JSON.parse(text) as typeof body; } catch { body = {}; }
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        body = {};
+      }
       if (body.mode !== 'normal' && body.mode !== 'maintenance') {
         throw this.failure(`${method} answered ${response.status} without {"mode":"normal"|"maintenance"}: ${text.slice(0, 300) || '(empty body)'}`);
       }

@@ -18,7 +18,10 @@ const ACCEPTED = '"db-role:ROLE" (lock the role the app logs in as out of the da
  * ```
  */
 export class LocalQuiescerFactory implements QuiescerFactory {
-  constructor(private readonly serverUrl: string, private readonly httpOptions: HttpQuiescerOptions = {}) {}
+  constructor(
+    private readonly serverUrl: string,
+    private readonly httpOptions: HttpQuiescerOptions = {},
+  ) {}
 
   create(spec: string, databaseId: string): Quiescer {
     const colon = spec.indexOf(':');

@@ -135,8 +135,9 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
   }
   const startAt = options.startAt ?? options.definition.StartAt;
   if (!(startAt in states)) throw new Error(`the workflow has no state ${startAt} to start at`);
-  const machine = new StateMachine(asMachineDefinition({ ...options.definition, StartAt: startAt, States: reachableFrom(startAt, states) }),
-    { validationOptions: { checkArn: true, checkPaths: true } });
+  const machine = new StateMachine(asMachineDefinition({ ...options.definition, StartAt: startAt, States: reachableFrom(startAt, states) }), {
+    validationOptions: { checkArn: true, checkPaths: true },
+  });
   const execution = machine.run(toMachineJson(options.input), {
     overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: waits, retryIntervalOverrides: retries },
   });
@@ -154,7 +155,7 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
         const index = open.get(event.state.name);
         const entry = index === undefined ? undefined : timeline[index];
         if (index !== undefined && entry) {
-          timeline[index] = { ...entry, exitedAt: at, ...(event.type === 'StateFailed' ? { error: String(event.Error) } : {}) };
+          timeline[index] = { ...entry, exitedAt: at, ...(event.type === 'StateFailed' ? { error: event.Error } : {}) };
         }
       }
     }

@@ -46,8 +46,13 @@ export async function openLocalPorts(target: LocalTarget): Promise<LocalPorts> {
   const defaultVerify = path.resolve(target.migrationsDir, '..', 'verify');
   const verifyDir = target.verifyDir ?? (existsSync(defaultVerify) ? defaultVerify : undefined);
   const ctx: StepContext = {
-    fleet, connector, ledger, quiescers: new LocalQuiescerFactory(target.serverUrl),
-    migrationsDir: target.migrationsDir, history: target.history ?? DEFAULT_HISTORY, log: target.log ?? silentLogger,
+    fleet,
+    connector,
+    ledger,
+    quiescers: new LocalQuiescerFactory(target.serverUrl),
+    migrationsDir: target.migrationsDir,
+    history: target.history ?? DEFAULT_HISTORY,
+    log: target.log ?? silentLogger,
     ...(verifyDir ? { verifyDir } : {}),
   };
   return {
@@ -88,7 +93,9 @@ export interface WorkflowOptions {
 }
 
 const DEFINITIONS: Record<RunInput['kind'], () => AslDefinition> = {
-  upgrade: upgradeWorkflow, restore: restoreWorkflow, rehearsal: rehearsalWorkflow,
+  upgrade: upgradeWorkflow,
+  restore: restoreWorkflow,
+  rehearsal: rehearsalWorkflow,
 };
 
 /**
@@ -103,7 +110,11 @@ const DEFINITIONS: Record<RunInput['kind'], () => AslDefinition> = {
  * const report = await runWorkflow(ports, { kind: 'upgrade', database: 'shop', quiesce: ['db-role:shop_app'] });
  * ```
  */
-export async function runWorkflow(ports: LocalPorts, input: Omit<RunInput, 'runId'> & { runId?: string }, options: WorkflowOptions = {}): Promise<WorkflowReport> {
+export async function runWorkflow(
+  ports: LocalPorts,
+  input: Omit<RunInput, 'runId'> & { runId?: string },
+  options: WorkflowOptions = {},
+): Promise<WorkflowReport> {
   const run: RunInput = { rehearsal: true, strategy: 'in-place', quiesce: [], ...input, runId: input.runId ?? randomUUID() };
   return execute(ports, run, { input: { run } }, options);
 }
@@ -148,36 +159,53 @@ async function execute(ports: LocalPorts, run: RunInput, start: Start, options: 
   const requestStop = (reason: string) => {
     if (stopReason !== undefined) return;
     stopReason = reason;
-    ports.ctx.log.warn(`${reason}: stopping run ${run.runId} at the next safe point. The step under way finishes; then the run is refused if nothing was changed yet, `
-      + 'or production is brought back to its state before the run and every API resumed. Press Ctrl-C again to leave it as it is for `safeshift recover`.');
+    ports.ctx.log.warn(
+      `${reason}: stopping run ${run.runId} at the next safe point. The step under way finishes; then the run is refused if nothing was changed yet, ` +
+        'or production is brought back to its state before the run and every API resumed. Press Ctrl-C again to leave it as it is for `safeshift recover`.',
+    );
     ledger.updateRun(run.runId, { stopRequested: { at: new Date().toISOString(), reason } }).catch(() => undefined);
   };
   const abort = () => requestStop('stop requested');
   options.stopSignal?.addEventListener('abort', abort, { once: true });
   if (options.stopSignal?.aborted) abort();
-  const signals = options.stopOnSignals ? watchStopSignals({
-    onFirst: requestStop,
-    onSecond: (signal) => ports.ctx.log.warn(`${signal} again: leaving run ${run.runId} as it is${current ? ` at ${current}` : ''}; \`safeshift recover --run ${run.runId}\` continues it, or rolls it back, and resumes every API`),
-  }) : undefined;
+  const signals = options.stopOnSignals
+    ? watchStopSignals({
+        onFirst: requestStop,
+        onSecond: (signal) =>
+          ports.ctx.log.warn(
+            `${signal} again: leaving run ${run.runId} as it is${current ? ` at ${current}` : ''}; \`safeshift recover --run ${run.runId}\` continues it, or rolls it back, and resumes every API`,
+          ),
+      })
+    : undefined;
   const heartbeat = startHeartbeat(ledger, run.database, run.runId, ctx.lockTtlMs);
   const checkpoint = async (cp: TaskCheckpoint) => {
     current = cp.state;
-    await ledger.updateRun(run.runId, {
-      heartbeatAt: new Date().toISOString(),
-      timeline: [...(start.timeline ?? []), ...cp.timeline],
-      checkpoint: {
-        state: cp.state, input: cp.input, attempts: cp.attempts, at: new Date().toISOString(),
-        migrationsDir: ports.ctx.migrationsDir, ...(ports.ctx.verifyDir ? { verifyDir: ports.ctx.verifyDir } : {}),
-      },
-    }).catch((error: unknown) => {
-      // The first Task (preflight) records the run; before it there is nothing to continue.
-      if ((error as { code?: string }).code !== 'RUN_NOT_FOUND') throw error;
-    });
+    await ledger
+      .updateRun(run.runId, {
+        heartbeatAt: new Date().toISOString(),
+        timeline: [...(start.timeline ?? []), ...cp.timeline],
+        checkpoint: {
+          state: cp.state,
+          input: cp.input,
+          attempts: cp.attempts,
+          at: new Date().toISOString(),
+          migrationsDir: ports.ctx.migrationsDir,
+          ...(ports.ctx.verifyDir ? { verifyDir: ports.ctx.verifyDir } : {}),
+        },
+      })
+      .catch((error: unknown) => {
+        // The first Task (preflight) records the run; before it there is nothing to continue.
+        if ((error as { code?: string }).code !== 'RUN_NOT_FOUND') throw error;
+      });
   };
   let result: Awaited<ReturnType<typeof runLocally>>;
   try {
     result = await runLocally({
-      definition: DEFINITIONS[run.kind](), input: start.input, ctx, checkpoint, stopRequested: () => stopReason,
+      definition: DEFINITIONS[run.kind](),
+      input: start.input,
+      ctx,
+      checkpoint,
+      stopRequested: () => stopReason,
       ...(start.startAt ? { startAt: start.startAt } : {}),
       ...(start.attempts ? { attempts: start.attempts } : {}),
       ...(options.onState ? { onState: (s: string) => options.onState?.(s) } : {}),
@@ -191,17 +219,28 @@ async function execute(ports: LocalPorts, run: RunInput, start: Start, options: 
     options.stopSignal?.removeEventListener('abort', abort);
   }
   let record = await ledger.getRun(run.runId);
-  if (!record) {
-    // The machine failed before its first step could record the run (a broken definition or binding).
-    record = await ledger.startRun({ runId: run.runId, database: run.database, kind: run.kind, status: 'needs-operator', startedAt: new Date().toISOString(),
-      error: { code: 'INTERNAL', message: `the workflow failed before it started: ${String(result.error?.Cause ?? result.error?.Error)}` } });
-  }
+  // Without a record, the machine failed before its first step could record the run (a broken definition or binding).
+  const why: unknown = result.error?.Cause ?? result.error?.Error;
+  record ??= await ledger.startRun({
+    runId: run.runId,
+    database: run.database,
+    kind: run.kind,
+    status: 'needs-operator',
+    startedAt: new Date().toISOString(),
+    error: { code: 'INTERNAL', message: `the workflow failed before it started: ${String(why)}` },
+  });
   const timeline = [...(start.timeline ?? []), ...result.timeline];
   const transitions = (record.transitions ?? 0) + result.transitions;
   record = await ledger.updateRun(run.runId, { timeline, transitions });
   const quiesced = await ledger.listQuiesced({ runId: run.runId });
-  const starts = quiesced.map((q) => q.quiescedAt).filter((t): t is string => !!t).map(Date.parse);
-  const ends = quiesced.map((q) => q.resumedAt).filter((t): t is string => !!t).map(Date.parse);
+  const starts = quiesced
+    .map((q) => q.quiescedAt)
+    .filter((t): t is string => !!t)
+    .map(Date.parse);
+  const ends = quiesced
+    .map((q) => q.resumedAt)
+    .filter((t): t is string => !!t)
+    .map(Date.parse);
   const quiescedWindowMs = starts.length && ends.length ? Math.max(...ends) - Math.min(...starts) : null;
   return { run: record, quiesced, timeline, transitions, quiescedWindowMs };
 }

@@ -28,11 +28,13 @@ const POSTGRES_URL_HINT = 'expected postgres://user:password@host:port/database'
 export async function connectPg(url: string, opts: ConnectPgOptions = {}): Promise<pg.Client> {
   const parsed = parseUrl(url);
   const timeout = opts.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const client = countCompletedStatements(new pg.Client({
-    connectionString: url,
-    connectionTimeoutMillis: timeout,
-    application_name: opts.applicationName ?? 'safeshift',
-  }));
+  const client = countCompletedStatements(
+    new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: timeout,
+      application_name: opts.applicationName ?? 'safeshift',
+    }),
+  );
   client.on('error', (error) => opts.onIdleError?.(translate(error, parsed, timeout, false, 'Lost the connection to')));
   const began = Date.now();
   try {
@@ -55,7 +57,11 @@ export async function connectPg(url: string, opts: ConnectPgOptions = {}): Promi
  */
 export function redactUrl(url: string): string {
   let parsed: URL | undefined;
-  try { parsed = new URL(url); } catch { /* handled below */ }
+  try {
+    parsed = new URL(url);
+  } catch {
+    /* handled below */
+  }
   if (!parsed?.host) {
     // Not a URL with a host ("user:pw@host/db" parses as scheme "user:"): hide everything from the
     // first ":" after the user name to the last "@", and any password= value.
@@ -65,7 +71,10 @@ export function redactUrl(url: string): string {
   for (const key of [...parsed.searchParams.keys()]) {
     if (key.toLowerCase() === 'password') parsed.searchParams.set(key, '***');
   }
-  return parsed.toString().replace(':%2A%2A%2A@', ':***@').replace(/=%2A%2A%2A/g, '=***');
+  return parsed
+    .toString()
+    .replace(':%2A%2A%2A@', ':***@')
+    .replace(/=%2A%2A%2A/g, '=***');
 }
 
 /**
@@ -84,7 +93,11 @@ export function withDatabase(url: string, database: string): string {
 
 function parseUrl(url: string): URL {
   let parsed: URL | undefined;
-  try { parsed = new URL(url); } catch { /* reported below */ }
+  try {
+    parsed = new URL(url);
+  } catch {
+    /* reported below */
+  }
   if (!parsed || (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') || !(parsed.hostname || parsed.searchParams.has('host'))) {
     throw new ConnectionError(`The database URL "${redactUrl(url)}" is not a valid PostgreSQL URL (${POSTGRES_URL_HINT}).`);
   }
@@ -114,7 +127,7 @@ function translate(error: unknown, url: URL, timeoutMs: number, timedOut = false
   } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     message = `host "${url.hostname}" not found. Check the host name in the URL.`;
   } else if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
-    message = `${host} is unreachable from this machine (${String(code)}).`;
+    message = `${host} is unreachable from this machine (${code}).`;
   } else if (state === SqlStates.invalidPassword) {
     message = `password authentication failed for user "${user}". Check the password in the URL.`;
   } else if (state === SqlStates.invalidAuthorization) {
@@ -126,11 +139,14 @@ function translate(error: unknown, url: URL, timeoutMs: number, timedOut = false
     message = `the server has no free connection slots (too_many_connections). Close idle sessions or raise max_connections.`;
   } else if (state === '57P03') {
     message = `the server is starting up or shutting down; try again in a moment.`;
-  } else if (state === SqlStates.objectNotInPrerequisiteState && /not currently accepting connections/.test(raw)) {
-    return new ConnectionError(`${what} ${where}: database "${database}" does not accept connections now (its ALLOW_CONNECTIONS is off). `
-      + `A local snapshot closes it while it copies; if a safeshift run was interrupted then, \`safeshift recover --database ${database}\` opens it again as it was and finishes that run.`,
-    error, 'DATABASE_CLOSED');
-  } else if (/client password must be a string/.test(raw)) {
+  } else if (state === SqlStates.objectNotInPrerequisiteState && raw.includes('not currently accepting connections')) {
+    return new ConnectionError(
+      `${what} ${where}: database "${database}" does not accept connections now (its ALLOW_CONNECTIONS is off). ` +
+        `A local snapshot closes it while it copies; if a safeshift run was interrupted then, \`safeshift recover --database ${database}\` opens it again as it was and finishes that run.`,
+      error,
+      'DATABASE_CLOSED',
+    );
+  } else if (raw.includes('client password must be a string')) {
     message = `the server asks for a password but the URL has none. Add it to the URL.`;
   } else {
     message = `${state ? `${raw} (SQLSTATE ${state})` : raw}.`;

@@ -31,7 +31,12 @@ const SCHEMA = `
     run_id text primary key, database text not null, created_at timestamptz not null, seq bigserial, record jsonb not null);
 `;
 
-interface LockRow { database: string; owner: string; acquired_at: Date; expires_at: Date }
+interface LockRow {
+  database: string;
+  owner: string;
+  acquired_at: Date;
+  expires_at: Date;
+}
 
 /**
  * The local {@link Ledger}: tables in a control database beside the application's, on the same
@@ -49,7 +54,10 @@ interface LockRow { database: string; owner: string; acquired_at: Date; expires_
  * ```
  */
 export class PostgresLedger implements Ledger {
-  private constructor(private readonly pool: pg.Pool, readonly database: string) {}
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly database: string,
+  ) {}
 
   /** {@link Ledger.databaseName}: the control database, on the same server as production. */
   get databaseName(): string {
@@ -110,7 +118,7 @@ export class PostgresLedger implements Ledger {
       if (holder.expired_ms >= 0) {
         throw new LockedError(
           `database "${database}" is locked by run "${holder.owner}" (taken ${age} ago), whose lock expired ${duration(holder.expired_ms)} ago: it is stale, ` +
-          `probably from a run that crashed. Check that run is not still going, then break the lock on purpose: safeshift unlock --database ${database}`,
+            `probably from a run that crashed. Check that run is not still going, then break the lock on purpose: safeshift unlock --database ${database}`,
           details,
         );
       }
@@ -140,7 +148,9 @@ export class PostgresLedger implements Ledger {
   }
 
   async breakLock(database: string): Promise<LockRecord | undefined> {
-    const { rows } = await this.pool.query<LockRow>('delete from safeshift_lock where database = $1 returning database, owner, acquired_at, expires_at', [database]);
+    const { rows } = await this.pool.query<LockRow>('delete from safeshift_lock where database = $1 returning database, owner, acquired_at, expires_at', [
+      database,
+    ]);
     return rows[0] && lockRecord(rows[0]);
   }
 
@@ -155,7 +165,10 @@ export class PostgresLedger implements Ledger {
     // A concurrent start of the same run commits after this statement's snapshot: read it afterwards.
     const record = rows[0]?.record ?? (await this.getRun(run.runId)) ?? run;
     if (record.database !== run.database || record.kind !== run.kind) {
-      throw new SafeshiftError('BAD_OPTION', `run id "${run.runId}" is already used by a ${record.kind} run of database "${record.database}"; use another run id`);
+      throw new SafeshiftError(
+        'BAD_OPTION',
+        `run id "${run.runId}" is already used by a ${record.kind} run of database "${record.database}"; use another run id`,
+      );
     }
     return record;
   }

@@ -52,24 +52,43 @@ export async function recoverRun(ports: LocalPorts, options: RecoverOptions, wor
   const run = await findRecoverableRun(ports.ctx.ledger, options.database, options.runId);
   if (!run) {
     const repairs = (await fleet.repair?.(options.database, [])) ?? [];
-    return { repairs, summary: `no run of "${options.database}" is recorded as running; nothing to recover${repairs.length ? `. Repaired: ${repairs.join('; ')}` : ''}` };
+    return {
+      repairs,
+      summary: `no run of "${options.database}" is recorded as running; nothing to recover${repairs.length ? `. Repaired: ${repairs.join('; ')}` : ''}`,
+    };
   }
   const liveness = runLiveness(run);
   if (liveness === 'ended') {
     const repairs = (await fleet.repair?.(run.database, [])) ?? [];
-    return { run, repairs, summary: `run ${run.runId} of "${run.database}" already ended (${run.status}); nothing to recover${repairs.length ? `. Repaired: ${repairs.join('; ')}` : ''}` };
+    return {
+      run,
+      repairs,
+      summary: `run ${run.runId} of "${run.database}" already ended (${run.status}); nothing to recover${repairs.length ? `. Repaired: ${repairs.join('; ')}` : ''}`,
+    };
   }
   if (liveness === 'alive') {
-    throw new SafeshiftError('RUN_ALIVE', `run ${run.runId} of "${run.database}" is still being run by process ${run.owner?.pid ?? '?'} on ${run.owner?.host ?? '?'} `
-      + `(last heartbeat ${run.heartbeatAt ?? '?'}); stop that process first (Ctrl-C stops it safely), or wait for it to finish`, { details: { runId: run.runId, owner: run.owner } });
+    throw new SafeshiftError(
+      'RUN_ALIVE',
+      `run ${run.runId} of "${run.database}" is still being run by process ${run.owner?.pid ?? '?'} on ${run.owner?.host ?? '?'} ` +
+        `(last heartbeat ${run.heartbeatAt ?? '?'}); stop that process first (Ctrl-C stops it safely), or wait for it to finish`,
+      { details: { runId: run.runId, owner: run.owner } },
+    );
   }
   if (liveness === 'unknown' && !options.force) {
-    throw new SafeshiftError('RUN_ALIVE', `run ${run.runId} of "${run.database}" is recorded as running but has no local process recorded (a Step Functions execution, or an older safeshift), `
-      + 'so whether it is still going cannot be told; if you are sure it is not, say --force', { details: { runId: run.runId } });
+    throw new SafeshiftError(
+      'RUN_ALIVE',
+      `run ${run.runId} of "${run.database}" is recorded as running but has no local process recorded (a Step Functions execution, or an older safeshift), ` +
+        'so whether it is still going cannot be told; if you are sure it is not, say --force',
+      { details: { runId: run.runId } },
+    );
   }
   const lock = await ledger.getLock(run.database);
   if (lock && lock.owner !== run.runId) {
-    throw new SafeshiftError('LOCKED', `database "${run.database}" is locked by another run (${lock.owner}) since ${lock.acquiredAt}; run ${run.runId} cannot be recovered while it holds the lock`, { details: { ...lock } });
+    throw new SafeshiftError(
+      'LOCKED',
+      `database "${run.database}" is locked by another run (${lock.owner}) since ${lock.acquiredAt}; run ${run.runId} cannot be recovered while it holds the lock`,
+      { details: { ...lock } },
+    );
   }
   // On purpose and on record: this process now owns the run and its lock.
   const by = thisProcess();
@@ -86,17 +105,50 @@ export async function recoverRun(ports: LocalPorts, options: RecoverOptions, wor
     : stop !== undefined
       ? `${stop}: rolled back from ${checkpoint.state} (refused instead, if it had changed nothing yet)`
       : `its process died at ${checkpoint.state}; continued from there, running that step again`;
-  const note: RecoveryNote = { at: new Date().toISOString(), by, ...(run.owner ? { previousOwner: run.owner } : {}), ...(checkpoint ? { fromState: checkpoint.state } : {}), action, endedSessions, repairs, why };
+  const note: RecoveryNote = {
+    at: new Date().toISOString(),
+    by,
+    ...(run.owner ? { previousOwner: run.owner } : {}),
+    ...(checkpoint ? { fromState: checkpoint.state } : {}),
+    action,
+    endedSessions,
+    repairs,
+    why,
+  };
   // Written before continuing, so a recovery that dies itself is on record too.
   await ledger.updateRun(run.runId, { recoveries: [...(run.recoveries ?? []), note] });
   const report = checkpoint
-    ? await continueWorkflow(ports, run, {
-      startAt: checkpoint.state, input: checkpoint.input, attempts: checkpoint.attempts, timeline: run.timeline ?? [], ...(stop !== undefined ? { stopReason: stop } : {}),
-    }, workflow)
-    : await continueWorkflow(ports, run, {
-      startAt: 'FinishRefused', timeline: run.timeline ?? [],
-      input: { run: { runId: run.runId, kind: run.kind, database: run.database }, error: { Error: 'RUN_INTERRUPTED', Cause: JSON.stringify({ code: 'RUN_INTERRUPTED', message: `the run's process died in preflight, before anything was changed; safeshift recover closed it` }) } },
-    }, workflow);
+    ? await continueWorkflow(
+        ports,
+        run,
+        {
+          startAt: checkpoint.state,
+          input: checkpoint.input,
+          attempts: checkpoint.attempts,
+          timeline: run.timeline ?? [],
+          ...(stop !== undefined ? { stopReason: stop } : {}),
+        },
+        workflow,
+      )
+    : await continueWorkflow(
+        ports,
+        run,
+        {
+          startAt: 'FinishRefused',
+          timeline: run.timeline ?? [],
+          input: {
+            run: { runId: run.runId, kind: run.kind, database: run.database },
+            error: {
+              Error: 'RUN_INTERRUPTED',
+              Cause: JSON.stringify({
+                code: 'RUN_INTERRUPTED',
+                message: `the run's process died in preflight, before anything was changed; safeshift recover closed it`,
+              }),
+            },
+          },
+        },
+        workflow,
+      );
   const summary = [
     `recovered ${run.kind} run ${run.runId} of "${run.database}": ${why}; it ended ${report.run.status}`,
     ...(endedSessions ? [`ended ${endedSessions} session(s) the dead process had left on the server`] : []),

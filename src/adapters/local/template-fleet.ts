@@ -49,7 +49,10 @@ export class TemplateFleet implements Fleet {
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
 
-  constructor(private readonly serverUrl: string, opts: TemplateFleetOptions = {}) {
+  constructor(
+    private readonly serverUrl: string,
+    opts: TemplateFleetOptions = {},
+  ) {
     this.log = opts.log ?? (() => {});
     this.inUseWaitMs = opts.inUseWaitMs ?? 30_000;
   }
@@ -87,7 +90,8 @@ export class TemplateFleet implements Fleet {
       if (existing) {
         assertReusable(existing, 'snapshot', tags);
         // Sealing is part of making it, but someone may have opened it up since: seal it again.
-        if (!existing.datistemplate || existing.datallowconn) await c.query(`alter database ${ident(snapshotId)} with is_template true allow_connections false`);
+        if (!existing.datistemplate || existing.datallowconn)
+          await c.query(`alter database ${ident(snapshotId)} with is_template true allow_connections false`);
         // A retry after the snapshot alone was made: the snapshot is the same moment, so clone it.
         if (cloneId) await this.cloneFromSnapshot(c, snapshotId, cloneId, cloneTags);
         return;
@@ -109,7 +113,8 @@ export class TemplateFleet implements Fleet {
         await c.query(`alter database ${ident(database)} set ${MARKER} = ${escapeLiteral(marker)}`);
         await c.query(`alter database ${ident(database)} with allow_connections false`);
       });
-      let failure: unknown;
+      // Held in an object, so a failure is rethrown whatever was thrown.
+      let failure: { readonly error: unknown } | undefined;
       try {
         const began = Date.now();
         const { made, failure: copyFailure } = await this.copyBlocked(c, database, [snapshotId, ...(cloneId ? [cloneId] : [])], tags.runId);
@@ -127,19 +132,19 @@ export class TemplateFleet implements Fleet {
           throw error;
         }
         // What was made is tagged, so a retry reuses it (a lone snapshot is then cloned: the same moment).
-        if (copyFailure !== undefined) throw copyFailure;
+        if (copyFailure) throw copyFailure.error;
         this.log(`snapshot "${snapshotId}"${cloneId ? ` and clone "${cloneId}"` : ''} of "${database}" made in ${Date.now() - began} ms`);
       } catch (error) {
-        failure = error;
+        failure = { error };
       }
       try {
         await unblockSource(c, database, source.datallowconn);
       } catch (error) {
         // The marker stays, so the next startSnapshot of this database repairs it; say so.
         this.log(`could not let connections back into "${database}" (${messageOf(error)}); retrying the snapshot repairs it`);
-        if (failure === undefined) throw error;
+        if (!failure) throw error;
       }
-      if (failure !== undefined) throw failure;
+      if (failure) throw failure.error;
       // Every copy was made and tagged. Production's face goes on the clone once production is open
       // again: that needs no exclusive access.
       if (cloneId) await configureClone(c, cloneId, cloneTags, snapshotId, face);
@@ -151,7 +156,12 @@ export class TemplateFleet implements Fleet {
    * sessions first and retrying while it is still in use. Says which copies exist afterwards and,
    * when one could not be made, why.
    */
-  private async copyBlocked(c: pg.Client, source: string, targets: readonly string[], runId: string): Promise<{ made: Set<string>; failure?: unknown }> {
+  private async copyBlocked(
+    c: pg.Client,
+    source: string,
+    targets: readonly string[],
+    runId: string,
+  ): Promise<{ made: Set<string>; failure?: { readonly error: unknown } }> {
     const made = new Set<string>();
     const strategy = await copyStrategy(c, source);
     const extra = await Promise.all(targets.slice(1).map(() => connectPg(this.serverUrl, { applicationName: runSessionName(runId) })));
@@ -161,14 +171,22 @@ export class TemplateFleet implements Fleet {
         const ended = await terminate(c, [source]);
         if (ended > 0) this.log(`ended ${ended} session(s) on "${source}" for the snapshot`);
         const pending = targets.filter((t) => !made.has(t));
-        const results = await Promise.allSettled(pending.map((t, i) => sessions[i]!.query(`create database ${ident(t)} template ${ident(source)} strategy ${strategy}`)));
-        results.forEach((r, i) => { if (r.status === 'fulfilled') made.add(pending[i]!); });
+        const results = await Promise.allSettled(
+          pending.map(async (t, i) => {
+            // One session per target: there are as many as targets, and pending is a part of targets.
+            const session = sessions[i];
+            if (!session) throw new Error(`no session for copy ${i + 1} of ${pending.length} of "${source}"`);
+            await session.query(`create database ${ident(t)} template ${ident(source)} strategy ${strategy}`);
+            return t;
+          }),
+        );
+        for (const r of results) if (r.status === 'fulfilled') made.add(r.value);
         const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (rejected) throw rejected.reason;
       });
       return { made };
     } catch (error) {
-      return { made, failure: error };
+      return { made, failure: { error } };
     } finally {
       await Promise.all(extra.map((x) => x.end().catch(() => undefined)));
     }
@@ -209,7 +227,10 @@ export class TemplateFleet implements Fleet {
       if (retired) throw new SafeshiftError('ALREADY_EXISTS', `cannot retire "${production}" as "${retiredId}": a database with that name already exists`);
       const replTags = ours(repl, 'database');
       if (replTags.safeshift.database !== production) {
-        throw new SafeshiftError('NOT_SAFESHIFT_RESOURCE', `"${replacement}" was made for database "${replTags.safeshift.database}", not "${production}"; it will not be swapped in`);
+        throw new SafeshiftError(
+          'NOT_SAFESHIFT_RESOURCE',
+          `"${replacement}" was made for database "${replTags.safeshift.database}", not "${production}"; it will not be swapped in`,
+        );
       }
       const retiredTags: TagComment = {
         safeshift: { runId: replTags.safeshift.runId, database: production, kind: 'retired', name: retiredId, resource: 'database' },
@@ -297,7 +318,11 @@ export class TemplateFleet implements Fleet {
       } catch (error) {
         if (sqlState(error) !== SqlStates.objectInUse) throw error;
         if (Date.now() + delay > deadline) {
-          throw new SafeshiftError('LOCK_TIMEOUT', `${what}: the database is still in use by other sessions after ${Math.round(this.inUseWaitMs / 1000)} s (${messageOf(error)}); stop what keeps reconnecting and retry`, { cause: error, details: { sqlState: SqlStates.objectInUse } });
+          throw new SafeshiftError(
+            'LOCK_TIMEOUT',
+            `${what}: the database is still in use by other sessions after ${Math.round(this.inUseWaitMs / 1000)} s (${messageOf(error)}); stop what keeps reconnecting and retry`,
+            { cause: error, details: { sqlState: SqlStates.objectInUse } },
+          );
         }
         this.log(`${what}: database in use, retrying in ${delay} ms`);
         await sleep(delay);
@@ -336,8 +361,9 @@ export class TemplateFleet implements Fleet {
     const dropped: string[] = [];
     for (const half of [marker.snapshotId, marker.cloneId]) if (half && (await dropUntagged(c, half))) dropped.push(half);
     await unblockSource(c, database, marker.allowConnections);
-    const note = `repaired "${database}" after an interrupted snapshot: connections ${marker.allowConnections ? 'allowed' : 'blocked'} again, as before`
-      + `${dropped.length ? `; dropped the half-made ${dropped.map((d) => `"${d}"`).join(', ')}` : ''}`;
+    const note =
+      `repaired "${database}" after an interrupted snapshot: connections ${marker.allowConnections ? 'allowed' : 'blocked'} again, as before` +
+      (dropped.length ? `; dropped the half-made ${dropped.map((d) => `"${d}"`).join(', ')}` : '');
     this.log(note);
     return note;
   }
@@ -346,7 +372,8 @@ export class TemplateFleet implements Fleet {
 function checkNames(names: Record<string, string>): void {
   for (const [option, name] of Object.entries(names)) checkIdentifierOption(name, option);
   const values = Object.values(names);
-  if (new Set(values).size !== values.length) throw new SafeshiftError('BAD_OPTION', `the database names must differ: ${values.map((v) => `"${v}"`).join(', ')}`);
+  if (new Set(values).size !== values.length)
+    throw new SafeshiftError('BAD_OPTION', `the database names must differ: ${values.map((v) => `"${v}"`).join(', ')}`);
 }
 
 function notFound(database: string): SafeshiftError {

@@ -6,8 +6,9 @@ import type { Command } from '../command.ts';
 export const embeddedCommand: Command = {
   name: 'embedded',
   summary: 'start, stop or show the embedded PostgreSQL used when no --database-url is given',
-  description: 'The embedded PostgreSQL (from npm, nothing to install) keeps its files in .safeshift/pg and listens on 127.0.0.1 on a free port. '
-    + 'Commands start it on demand and leave it running so the next command is fast; `safeshift embedded stop` stops it.',
+  description:
+    'The embedded PostgreSQL (from npm, nothing to install) keeps its files in .safeshift/pg and listens on 127.0.0.1 on a free port. ' +
+    'Commands start it on demand and leave it running so the next command is fast; `safeshift embedded stop` stops it.',
   examples: ['safeshift embedded status', 'safeshift embedded stop'],
   options: {},
   usesDatabase: false,
@@ -16,7 +17,11 @@ export const embeddedCommand: Command = {
     const log = (line: string) => input.log.info(line);
     if (action === 'start') {
       const s = await ensureEmbeddedServer({ log });
-      return { exitCode: 0, json: { running: true, port: s.port, started: s.started }, text: `embedded PostgreSQL ${s.started ? 'started' : 'already running'} on 127.0.0.1:${s.port}` };
+      return {
+        exitCode: 0,
+        json: { running: true, port: s.port, started: s.started },
+        text: `embedded PostgreSQL ${s.started ? 'started' : 'already running'} on 127.0.0.1:${s.port}`,
+      };
     }
     if (action === 'stop') {
       const was = await stopEmbeddedServer({ log });

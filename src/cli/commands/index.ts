@@ -20,7 +20,22 @@ import { recoverCommand } from './recover.ts';
 
 /** Every verb of the `safeshift` command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
-  migrateCommand, infoCommand, validateCommand, lintCommand, compatCommand, baselineCommand, repairCommand,
-  upgradeCommand, restoreCommand, rehearseCommand, runsCommand, snapshotsCommand, quiescedCommand, recoverCommand, unlockCommand, consoleCommand,
-  demoCommand, embeddedCommand,
+  migrateCommand,
+  infoCommand,
+  validateCommand,
+  lintCommand,
+  compatCommand,
+  baselineCommand,
+  repairCommand,
+  upgradeCommand,
+  restoreCommand,
+  rehearseCommand,
+  runsCommand,
+  snapshotsCommand,
+  quiescedCommand,
+  recoverCommand,
+  unlockCommand,
+  consoleCommand,
+  demoCommand,
+  embeddedCommand,
 ];

@@ -7,7 +7,8 @@ import { plural, problemList, table } from '../format.ts';
 export const infoCommand: Command = {
   name: 'info',
   summary: 'list applied and pending migrations, the schema version and compatible_from',
-  description: 'Reads the history and the migrations folder and changes nothing. States: applied, baseline, failed, pending, missing (applied, file gone), changed (applied, file edited), out-of-order, below-baseline.',
+  description:
+    'Reads the history and the migrations folder and changes nothing. States: applied, baseline, failed, pending, missing (applied, file gone), changed (applied, file edited), out-of-order, below-baseline.',
   examples: ['safeshift info --dir migrations', 'safeshift info --json | jq .schemaVersion'],
   options: { ...DIR_OPTION, ...DATABASE_OPTIONS },
   usesDatabase: true,
@@ -17,8 +18,20 @@ export const infoCommand: Command = {
       `Schema version: ${report.schemaVersion ?? 'none'}   compatible from: ${report.compatibleFrom ?? 'none'}${report.raisedBy ? ` (raised by ${report.raisedBy})` : ''}   pending: ${report.pending}`,
     ];
     if (report.migrations.length) {
-      lines.push(table(['version', 'description', 'type', 'phase', 'state', 'installed on', 'ms'],
-        report.migrations.map((m) => [m.version ?? 'R', m.description, m.type, m.phase, m.state, m.installedOn?.replace('T', ' ').slice(0, 19), m.executionMs])));
+      lines.push(
+        table(
+          ['version', 'description', 'type', 'phase', 'state', 'installed on', 'ms'],
+          report.migrations.map((m) => [
+            m.version ?? 'R',
+            m.description,
+            m.type,
+            m.phase,
+            m.state,
+            m.installedOn?.replace('T', ' ').slice(0, 19),
+            m.executionMs,
+          ]),
+        ),
+      );
     } else {
       lines.push('No migrations found and no history recorded.');
     }

@@ -9,8 +9,9 @@ import { openTarget, WORKFLOW_OPTIONS } from '../local-target.ts';
 export const quiescedCommand: Command = {
   name: 'quiesced',
   summary: 'show the record of quiesced APIs: what was stopped, its prior state, when it was resumed; --resume puts back what a stopped run left',
-  description: 'Exit 0 when every API is resumed; exit 3 when something is still quiesced (a run that needs an operator), so a pipeline can alert on it. '
-    + 'With --resume, every API still recorded as quiesced is put back to the prior state its run recorded and marked resumed (a run still recorded as running is refused unless --force).',
+  description:
+    'Exit 0 when every API is resumed; exit 3 when something is still quiesced (a run that needs an operator), so a pipeline can alert on it. ' +
+    'With --resume, every API still recorded as quiesced is put back to the prior state its run recorded and marked resumed (a run still recorded as running is refused unless --force).',
   examples: ['safeshift quiesced', 'safeshift quiesced --active --json', 'safeshift quiesced --resume --database shop'],
   options: {
     ...WORKFLOW_OPTIONS,
@@ -28,7 +29,10 @@ export const quiescedCommand: Command = {
         for (const runId of runIds) {
           const run = await ledger.getRun(runId);
           if (run && runLiveness(run) === 'interrupted') {
-            throw new SafeshiftError('RUN_INTERRUPTED', `run ${runId} was interrupted half-way; resuming its APIs alone would leave production where it stopped. \`safeshift recover --run ${runId}\` finishes or rolls it back and resumes them`);
+            throw new SafeshiftError(
+              'RUN_INTERRUPTED',
+              `run ${runId} was interrupted half-way; resuming its APIs alone would leave production where it stopped. \`safeshift recover --run ${runId}\` finishes or rolls it back and resumes them`,
+            );
           }
           if (run?.status === 'running' && !input.values.force) {
             throw new SafeshiftError('LOCKED', `run ${runId} is still recorded as running; if its process is gone, say --force to resume what it quiesced`);
@@ -39,12 +43,20 @@ export const quiescedCommand: Command = {
       }
       const records = await ledger.listQuiesced({ database, ...(input.values.active ? { active: true } : {}) });
       const active = records.filter((r) => r.status !== 'resumed');
-      const lines = records.length === 0 ? [`no APIs were quiesced for ${database}`] : [table(['api', 'status', 'prior state', 'quiesced at', 'resumed at', 'run'],
-        records.map((r) => [r.apiId, r.status, JSON.stringify(r.prior), r.quiescedAt, r.resumedAt, r.runId]))];
+      const lines =
+        records.length === 0
+          ? [`no APIs were quiesced for ${database}`]
+          : [
+              table(
+                ['api', 'status', 'prior state', 'quiesced at', 'resumed at', 'run'],
+                records.map((r) => [r.apiId, r.status, JSON.stringify(r.prior), r.quiescedAt, r.resumedAt, r.runId]),
+              ),
+            ];
       if (active.length) lines.push(`\nSTILL QUIESCED: ${active.map((r) => `${r.apiId} (run ${r.runId})`).join(', ')}`);
       for (const runId of new Set(active.map((r) => r.runId))) {
         const run = await ledger.getRun(runId);
-        if (run && runLiveness(run) === 'interrupted') lines.push(`run ${runId} was interrupted: \`safeshift recover --run ${runId}\` finishes it or rolls it back and resumes what it stopped`);
+        if (run && runLiveness(run) === 'interrupted')
+          lines.push(`run ${runId} was interrupted: \`safeshift recover --run ${runId}\` finishes it or rolls it back and resumes what it stopped`);
       }
       return { exitCode: active.length ? 3 : 0, json: records, text: lines.join('\n') };
     } finally {

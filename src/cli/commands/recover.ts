@@ -20,11 +20,12 @@ function recoveredExit(status: RunStatus): number {
 export const recoverCommand: Command = {
   name: 'recover',
   summary: 'finish a run whose process died: continue it from its checkpoint (or roll it back), resume every API, release the lock, clean up',
-  description: 'A local upgrade, restore or rehearsal is checkpointed before every step. When its process dies, the run shows as interrupted and nothing else may start on its database. '
-    + 'recover refuses while the run\'s process is alive (exit 2); otherwise it takes the run\'s lock over, ends any of its SQL still running on the server, reopens a database a '
-    + 'snapshot left closed and drops copies left half-made, then continues the state machine from the checkpoint, running the interrupted step again. A run that was asked to stop '
-    + '(Ctrl-C), or --roll-back, is rolled back instead. Every API is resumed to the state the run recorded before it stopped it. Running it again changes nothing. '
-    + 'Exit 0: the run finished (or there was nothing to recover); 1: production is as it was before the run; 2: refused; 3: it needs an operator (see the output).',
+  description:
+    'A local upgrade, restore or rehearsal is checkpointed before every step. When its process dies, the run shows as interrupted and nothing else may start on its database. ' +
+    "recover refuses while the run's process is alive (exit 2); otherwise it takes the run's lock over, ends any of its SQL still running on the server, reopens a database a " +
+    'snapshot left closed and drops copies left half-made, then continues the state machine from the checkpoint, running the interrupted step again. A run that was asked to stop ' +
+    '(Ctrl-C), or --roll-back, is rolled back instead. Every API is resumed to the state the run recorded before it stopped it. Running it again changes nothing. ' +
+    'Exit 0: the run finished (or there was nothing to recover); 1: production is as it was before the run; 2: refused; 3: it needs an operator (see the output).',
   examples: ['safeshift recover', 'safeshift recover --database shop --roll-back', 'safeshift recover --run 6f1c2a9b-… --json'],
   options: {
     ...WORKFLOW_OPTIONS,
@@ -48,10 +49,19 @@ export const recoverCommand: Command = {
         input.log.warn(`the run's migrations folder ${dir} is gone; rolling the run back instead of continuing it (give --dir to continue with another copy)`);
         rollBack = `its migrations folder ${dir} is gone`;
       }
-      const withDir: LocalPorts = dir ? { ...ports, ctx: { ...ports.ctx, migrationsDir: dir, ...(checkpoint?.verifyDir ? { verifyDir: checkpoint.verifyDir } : {}) } } : ports;
-      const result = await recoverRun(withDir, {
-        database: known?.database ?? database, ...(runId ? { runId } : {}), ...(rollBack ? { rollBack } : {}), ...(input.values.force ? { force: true } : {}),
-      }, { onState: (s) => input.log.info(`-> ${s}`), stopOnSignals: true });
+      const withDir: LocalPorts = dir
+        ? { ...ports, ctx: { ...ports.ctx, migrationsDir: dir, ...(checkpoint?.verifyDir ? { verifyDir: checkpoint.verifyDir } : {}) } }
+        : ports;
+      const result = await recoverRun(
+        withDir,
+        {
+          database: known?.database ?? database,
+          ...(runId ? { runId } : {}),
+          ...(rollBack ? { rollBack } : {}),
+          ...(input.values.force ? { force: true } : {}),
+        },
+        { onState: (s) => input.log.info(`-> ${s}`), stopOnSignals: true },
+      );
       const text = result.report ? `${result.summary}\n\n${describeRun(result.report)}` : result.summary;
       return { exitCode: result.report ? recoveredExit(result.report.run.status) : ExitCode.ok, json: result, text };
     } finally {

@@ -21,12 +21,7 @@ const BINDING = new Set(RULES.filter((r) => r.acknowledgeable === false).map((r)
  * all.filter((f) => !f.allowed && f.severity === 'error').length; // what fails the lint
  * ```
  */
-export function acknowledge(
-  findings: readonly LintFinding[],
-  file: MigrationFile,
-  source: SqlText,
-  statementEndLines: readonly number[],
-): LintFinding[] {
+export function acknowledge(findings: readonly LintFinding[], file: MigrationFile, source: SqlText, statementEndLines: readonly number[]): LintFinding[] {
   const fileWide = new Map<string, string>();
   const perStatement = new Map<string, string>();
   const unknown: LintFinding[] = [];
@@ -64,7 +59,9 @@ function unknownRule(rule: string, line: number, statementIndex: number, file: M
     column: at < 0 ? 1 : at + 1,
     statementIndex,
     message: `\`-- safeshift:allow ${rule}\` names no lint rule, so it acknowledges nothing${guess ? ` (did you mean ${guess}?)` : ''}`,
-    fix: `name one of the rules: ${LINT_RULES.filter((r) => r.name !== UNKNOWN_RULE.name).map((r) => r.name).join(', ')}`,
+    fix: `name one of the rules: ${LINT_RULES.filter((r) => r.name !== UNKNOWN_RULE.name)
+      .map((r) => r.name)
+      .join(', ')}`,
     sql: text.trim(),
   };
 }

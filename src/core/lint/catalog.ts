@@ -14,14 +14,7 @@ export const UNKNOWN_RULE = {
 } as const satisfies { name: string; severity: LintSeverity; summary: string };
 
 /** Every rule that checks statements, in the order their findings are listed for one statement. */
-export const RULES: readonly LintRule[] = [
-  ...REMOVAL_RULES,
-  ...COLUMN_RULES,
-  TRANSACTION_CONTROL_RULE,
-  TRANSACTION_RULE,
-  ...LOCKING_RULES,
-  LOCK_TIMEOUT_RULE,
-];
+export const RULES: readonly LintRule[] = [...REMOVAL_RULES, ...COLUMN_RULES, TRANSACTION_CONTROL_RULE, TRANSACTION_RULE, ...LOCKING_RULES, LOCK_TIMEOUT_RULE];
 
 /**
  * The lint rules safeshift knows: their names (what `-- safeshift:allow <rule> <reason>` takes),

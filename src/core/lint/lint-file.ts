@@ -22,12 +22,7 @@ const SQL_PREVIEW_CHARS = 120;
  * const findings = await lintFile(file, await parseSql(file.text, file.script), model, {});
  * ```
  */
-export async function lintFile(
-  file: MigrationFile,
-  parsed: ParsedSql,
-  model: SchemaModel,
-  options: LintOptions,
-): Promise<LintFinding[]> {
+export async function lintFile(file: MigrationFile, parsed: ParsedSql, model: SchemaModel, options: LintOptions): Promise<LintFinding[]> {
   const positions = await FilePositions.of(parsed);
   const timeout = new LockTimeoutTracker(file, options);
   // In a contract migration, breaking old code is the point: those rules stay quiet.
@@ -69,8 +64,7 @@ export async function lintFile(
     timeout.after(statement);
   }
   const endLines = parsed.statements.map((statement) => positions.endLine(statement));
-  return acknowledge(findings, file, parsed.source, endLines)
-    .sort((a, b) => a.line - b.line || a.column - b.column);
+  return acknowledge(findings, file, parsed.source, endLines).sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
 /** The statement on one line, cut to a readable length. */

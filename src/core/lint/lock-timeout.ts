@@ -36,7 +36,7 @@ export class LockTimeoutTracker {
       this.state = {
         ms: options.defaultLockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
         source: "the run's default lock timeout is 0",
-        remedy: "set one for this migration with `-- safeshift:lock-timeout 5s` in its leading comments, or give the run a non-zero default",
+        remedy: 'set one for this migration with `-- safeshift:lock-timeout 5s` in its leading comments, or give the run a non-zero default',
       };
     }
   }

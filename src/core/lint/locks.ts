@@ -9,7 +9,10 @@ const RANK: Record<BlockingLockMode, number> = { SHARE: 1, 'SHARE ROW EXCLUSIVE'
 
 /** LOCK TABLE's numeric modes (Postgres's lockdefs.h) that block writes. */
 const LOCK_STMT_MODES: Partial<Record<number, BlockingLockMode>> = {
-  5: 'SHARE', 6: 'SHARE ROW EXCLUSIVE', 7: 'EXCLUSIVE', 8: 'ACCESS EXCLUSIVE',
+  5: 'SHARE',
+  6: 'SHARE ROW EXCLUSIVE',
+  7: 'EXCLUSIVE',
+  8: 'ACCESS EXCLUSIVE',
 };
 
 /** ALTER TABLE subcommands that take less than ACCESS EXCLUSIVE (Postgres's AlterTableGetLockLevel). */
@@ -69,8 +72,10 @@ export function blockingLocks(ctx: RuleContext): TableLock[] {
   if (index) return index.relation && !index.concurrent ? [{ relation: index.relation, mode: 'SHARE' }] : [];
   const rename = nodeAs(node, 'RenameStmt');
   if (rename?.relation) {
-    const onTable = rename.renameType === 'OBJECT_TABLE' || rename.renameType === 'OBJECT_TABCONSTRAINT'
-      || (rename.renameType === 'OBJECT_COLUMN' && rename.relationType === 'OBJECT_TABLE');
+    const onTable =
+      rename.renameType === 'OBJECT_TABLE' ||
+      rename.renameType === 'OBJECT_TABCONSTRAINT' ||
+      (rename.renameType === 'OBJECT_COLUMN' && rename.relationType === 'OBJECT_TABLE');
     return onTable ? [{ relation: rename.relation, mode: 'ACCESS EXCLUSIVE' }] : [];
   }
   const move = nodeAs(node, 'AlterObjectSchemaStmt');

@@ -45,7 +45,7 @@ export function relationKey(rel: RangeVar): string {
 /** A relation's name as a person would write it in a message. */
 export function relationName(rel: RangeVar | undefined): string {
   if (!rel) return 'the table';
-  return rel.schemaname ? `${rel.schemaname}.${rel.relname ?? ''}` : rel.relname ?? '';
+  return rel.schemaname ? `${rel.schemaname}.${rel.relname ?? ''}` : (rel.relname ?? '');
 }
 
 /** Builds a RangeVar from a qualified name list, as DROP TABLE spells its targets. */
@@ -100,8 +100,7 @@ export function columnDefault(def: ColumnDef | undefined): Constraint | undefine
 /** Whether a new column is NOT NULL: declared so, a primary key, an identity or a serial. */
 export function columnIsNotNull(def: ColumnDef | undefined): boolean {
   if (serialType(def)) return true;
-  return columnConstraints(def).some((c) =>
-    c.contype === 'CONSTR_NOTNULL' || c.contype === 'CONSTR_PRIMARY' || c.contype === 'CONSTR_IDENTITY');
+  return columnConstraints(def).some((c) => c.contype === 'CONSTR_NOTNULL' || c.contype === 'CONSTR_PRIMARY' || c.contype === 'CONSTR_IDENTITY');
 }
 
 /**

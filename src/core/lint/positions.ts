@@ -26,7 +26,10 @@ const COMMENTS = new Set(['SQL_COMMENT', 'C_COMMENT']);
  * ```
  */
 export class FilePositions {
-  private constructor(readonly source: SqlText, private readonly tokens: readonly Token[]) {}
+  private constructor(
+    readonly source: SqlText,
+    private readonly tokens: readonly Token[],
+  ) {}
 
   /** Lexes the file once. If the lexer fails, positions fall back to statement starts. */
   static async of(parsed: ParsedSql): Promise<FilePositions> {

@@ -81,11 +81,7 @@ export function contractFix(rule: string, untilWhen: string): string {
  * Runs `report` for each command of the given kind in an ALTER TABLE on an existing table, pointing
  * each hit at its own command.
  */
-export function tableCommands(
-  ctx: RuleContext,
-  subtype: AlterTableType,
-  report: (cmd: AlterTableCmd, table: string, index: number) => Hit | undefined,
-): Hit[] {
+export function tableCommands(ctx: RuleContext, subtype: AlterTableType, report: (cmd: AlterTableCmd, table: string, index: number) => Hit | undefined): Hit[] {
   const alter = nodeAs(ctx.statement.node, 'AlterTableStmt');
   if (!alter || !altersTable(alter) || ctx.isNew(alter.relation)) return [];
   const hits: Hit[] = [];

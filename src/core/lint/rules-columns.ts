@@ -1,7 +1,5 @@
 import type { AlterTableCmd, RangeVar } from 'libpg-query';
-import {
-  alterCommands, altersTable, columnConstraints, columnDefault, nodeAs, relationName, serialType, stringValues,
-} from './nodes.ts';
+import { alterCommands, altersTable, columnConstraints, columnDefault, nodeAs, relationName, serialType, stringValues } from './nodes.ts';
 import { allowHint, contractFix, tableCommands, type Hit, type LintRule, type RuleContext } from './rule.ts';
 
 /**
@@ -24,11 +22,13 @@ export const COLUMN_RULES: readonly LintRule[] = [
       return tableCommands(ctx, 'AT_AlterColumnType', (cmd, table) => {
         const column = cmd.name ?? '?';
         return {
-          message: `changing the type of ${table}.${column} can break the application version still running (it reads and writes the old type), `
-            + `and most type changes rewrite the whole table under an ACCESS EXCLUSIVE lock that blocks every query on it`,
-          fix: `add a new column of the new type in an expand migration, keep both filled and backfill it in batches, switch the code to it, `
-            + `then drop ${column} in a contract migration (\`-- safeshift:phase contract\`); or ${allowHint('alter-column-type')} `
-            + `(for example for varchar(n) → text, which needs no rewrite)`,
+          message:
+            `changing the type of ${table}.${column} can break the application version still running (it reads and writes the old type), ` +
+            `and most type changes rewrite the whole table under an ACCESS EXCLUSIVE lock that blocks every query on it`,
+          fix:
+            `add a new column of the new type in an expand migration, keep both filled and backfill it in batches, switch the code to it, ` +
+            `then drop ${column} in a contract migration (\`-- safeshift:phase contract\`); or ${allowHint('alter-column-type')} ` +
+            `(for example for varchar(n) → text, which needs no rewrite)`,
         };
       });
     },
@@ -62,15 +62,16 @@ export const COLUMN_RULES: readonly LintRule[] = [
         const kinds = new Set(columnConstraints(def).map((c) => c.contype));
         const required = kinds.has('CONSTR_NOTNULL') || kinds.has('CONSTR_PRIMARY');
         // Identity, generated and serial columns fill themselves, so old inserts still work.
-        const filled = columnDefault(def) !== undefined || serialType(def) !== undefined
-          || kinds.has('CONSTR_IDENTITY') || kinds.has('CONSTR_GENERATED');
+        const filled = columnDefault(def) !== undefined || serialType(def) !== undefined || kinds.has('CONSTR_IDENTITY') || kinds.has('CONSTR_GENERATED');
         if (!required || filled) return undefined;
         const column = def?.colname ?? '?';
         return {
-          message: `adding ${table}.${column} as NOT NULL without a DEFAULT fails if ${table} has any rows, `
-            + `and every insert by the application version still running (which does not know ${column}) fails`,
-          fix: `give it a DEFAULT (\`ADD COLUMN ${column} … NOT NULL DEFAULT …\`; a non-volatile default needs no table rewrite since Postgres 11), `
-            + `or add it nullable now and set it NOT NULL in a contract migration once all running code writes it; or ${allowHint('add-column-not-null-without-default')}`,
+          message:
+            `adding ${table}.${column} as NOT NULL without a DEFAULT fails if ${table} has any rows, ` +
+            `and every insert by the application version still running (which does not know ${column}) fails`,
+          fix:
+            `give it a DEFAULT (\`ADD COLUMN ${column} … NOT NULL DEFAULT …\`; a non-volatile default needs no table rewrite since Postgres 11), ` +
+            `or add it nullable now and set it NOT NULL in a contract migration once all running code writes it; or ${allowHint('add-column-not-null-without-default')}`,
         };
       });
     },
@@ -111,13 +112,15 @@ function setNotNullHit(rel: RangeVar | undefined, column: string): Omit<Hit, 'of
   const table = relationName(rel);
   const check = `${rel?.relname ?? 'table'}_${column}_not_null`;
   return {
-    message: `SET NOT NULL on ${table}.${column} makes every write by the application version still running that leaves ${column} empty fail, `
-      + `and checks every row while holding an ACCESS EXCLUSIVE lock that blocks all queries on ${table}`,
-    fix: `once all running code writes ${column}, in a contract migration (\`-- safeshift:phase contract\`): `
-      + `\`ALTER TABLE ${table} ADD CONSTRAINT ${check} CHECK (${column} IS NOT NULL) NOT VALID;\`, `
-      + `then \`ALTER TABLE ${table} VALIDATE CONSTRAINT ${check};\` (scans without blocking writes), `
-      + `then \`ALTER TABLE ${table} ALTER COLUMN ${column} SET NOT NULL;\` (Postgres 12+ trusts the valid check and skips the scan) `
-      + `and \`ALTER TABLE ${table} DROP CONSTRAINT ${check};\`; or ${allowHint('set-not-null')}`,
+    message:
+      `SET NOT NULL on ${table}.${column} makes every write by the application version still running that leaves ${column} empty fail, ` +
+      `and checks every row while holding an ACCESS EXCLUSIVE lock that blocks all queries on ${table}`,
+    fix:
+      `once all running code writes ${column}, in a contract migration (\`-- safeshift:phase contract\`): ` +
+      `\`ALTER TABLE ${table} ADD CONSTRAINT ${check} CHECK (${column} IS NOT NULL) NOT VALID;\`, ` +
+      `then \`ALTER TABLE ${table} VALIDATE CONSTRAINT ${check};\` (scans without blocking writes), ` +
+      `then \`ALTER TABLE ${table} ALTER COLUMN ${column} SET NOT NULL;\` (Postgres 12+ trusts the valid check and skips the scan) ` +
+      `and \`ALTER TABLE ${table} DROP CONSTRAINT ${check};\`; or ${allowHint('set-not-null')}`,
   };
 }
 

@@ -1,7 +1,5 @@
 import type { AlterTableCmd, ConstrType, Constraint } from 'libpg-query';
-import {
-  alterCommands, altersTable, columnConstraints, columnDefault, functionCalls, nodeAs, relationName, serialType,
-} from './nodes.ts';
+import { alterCommands, altersTable, columnConstraints, columnDefault, functionCalls, nodeAs, relationName, serialType } from './nodes.ts';
 import { allowHint, type Hit, type LintRule, type RuleContext } from './rule.ts';
 
 /**
@@ -10,8 +8,18 @@ import { allowHint, type Hit, type LintRule, type RuleContext } from './rule.ts'
  * are stable (one value per transaction) and are not listed.
  */
 const VOLATILE_FUNCTIONS = new Set([
-  'random', 'random_normal', 'clock_timestamp', 'timeofday', 'nextval', 'gen_random_uuid', 'gen_random_bytes',
-  'uuidv4', 'uuidv7', 'uuid_generate_v1', 'uuid_generate_v1mc', 'uuid_generate_v4',
+  'random',
+  'random_normal',
+  'clock_timestamp',
+  'timeofday',
+  'nextval',
+  'gen_random_uuid',
+  'gen_random_bytes',
+  'uuidv4',
+  'uuidv7',
+  'uuid_generate_v1',
+  'uuid_generate_v1mc',
+  'uuid_generate_v4',
 ]);
 
 /** Constraints that build an index when added, by the words that add them. */
@@ -43,10 +51,12 @@ export const LOCKING_RULES: readonly LintRule[] = [
       if (index) {
         if (index.concurrent || !index.relation || ctx.isNew(index.relation)) return [];
         const table = relationName(index.relation);
-        return [{
-          message: `CREATE INDEX on existing table ${table} holds a SHARE lock that blocks every insert, update and delete on ${table} until the index is built`,
-          fix: `use CREATE INDEX CONCURRENTLY in a migration with \`-- safeshift:no-transaction\`, or ${allowHint('create-index-not-concurrently')}`,
-        }];
+        return [
+          {
+            message: `CREATE INDEX on existing table ${table} holds a SHARE lock that blocks every insert, update and delete on ${table} until the index is built`,
+            fix: `use CREATE INDEX CONCURRENTLY in a migration with \`-- safeshift:no-transaction\`, or ${allowHint('create-index-not-concurrently')}`,
+          },
+        ];
       }
       return addedConstraints(ctx, (constraint, table, column) => {
         const kind = constraint.contype === undefined ? undefined : INDEX_CONSTRAINTS[constraint.contype];
@@ -54,11 +64,12 @@ export const LOCKING_RULES: readonly LintRule[] = [
         if (kind === undefined || constraint.indexname !== undefined) return undefined;
         return {
           message: `adding a ${kind} constraint to existing table ${table} builds its index under an ACCESS EXCLUSIVE lock that blocks every query on ${table}`,
-          fix: kind === 'EXCLUDE'
-            ? `an exclusion constraint cannot be built concurrently: run it when ${table} is quiet and ${allowHint('create-index-not-concurrently')}`
-            : `${column === undefined ? '' : `add ${column} without ${kind}, then `}build the index with \`CREATE UNIQUE INDEX CONCURRENTLY\` `
-              + `in a migration with \`-- safeshift:no-transaction\`, `
-              + `then \`ALTER TABLE ${table} ADD CONSTRAINT … ${kind} USING INDEX <index>\`; or ${allowHint('create-index-not-concurrently')}`,
+          fix:
+            kind === 'EXCLUDE'
+              ? `an exclusion constraint cannot be built concurrently: run it when ${table} is quiet and ${allowHint('create-index-not-concurrently')}`
+              : `${column === undefined ? '' : `add ${column} without ${kind}, then `}build the index with \`CREATE UNIQUE INDEX CONCURRENTLY\` ` +
+                `in a migration with \`-- safeshift:no-transaction\`, ` +
+                `then \`ALTER TABLE ${table} ADD CONSTRAINT … ${kind} USING INDEX <index>\`; or ${allowHint('create-index-not-concurrently')}`,
         };
       });
     },
@@ -72,15 +83,17 @@ export const LOCKING_RULES: readonly LintRule[] = [
       return addedConstraints(ctx, (constraint, table, column) => {
         if (constraint.contype !== 'CONSTR_FOREIGN' || constraint.skip_validation) return undefined;
         const target = relationName(constraint.pktable);
-        const message = `adding a foreign key from existing table ${table} to ${target} checks every row of ${table} `
-          + `while holding locks that block writes to ${table} and ${target}`;
+        const message =
+          `adding a foreign key from existing table ${table} to ${target} checks every row of ${table} ` +
+          `while holding locks that block writes to ${table} and ${target}`;
         return {
           message,
-          fix: column === undefined
-            ? `add it with NOT VALID (\`ALTER TABLE ${table} ADD CONSTRAINT … FOREIGN KEY (…) REFERENCES ${target} NOT VALID\`), `
-              + `then \`ALTER TABLE ${table} VALIDATE CONSTRAINT …\` in a later migration, which does not block writes; or ${allowHint('foreign-key-without-not-valid')}`
-            : `add ${column} without REFERENCES, then \`ALTER TABLE ${table} ADD CONSTRAINT … FOREIGN KEY (${column}) REFERENCES ${target} NOT VALID\` `
-              + `and \`VALIDATE CONSTRAINT …\` in a later migration, which does not block writes; or ${allowHint('foreign-key-without-not-valid')}`,
+          fix:
+            column === undefined
+              ? `add it with NOT VALID (\`ALTER TABLE ${table} ADD CONSTRAINT … FOREIGN KEY (…) REFERENCES ${target} NOT VALID\`), ` +
+                `then \`ALTER TABLE ${table} VALIDATE CONSTRAINT …\` in a later migration, which does not block writes; or ${allowHint('foreign-key-without-not-valid')}`
+              : `add ${column} without REFERENCES, then \`ALTER TABLE ${table} ADD CONSTRAINT … FOREIGN KEY (${column}) REFERENCES ${target} NOT VALID\` ` +
+                `and \`VALIDATE CONSTRAINT …\` in a later migration, which does not block writes; or ${allowHint('foreign-key-without-not-valid')}`,
         };
       });
     },
@@ -95,9 +108,10 @@ export const LOCKING_RULES: readonly LintRule[] = [
         if (constraint.contype !== 'CONSTR_CHECK' || constraint.skip_validation) return undefined;
         return {
           message: `adding a CHECK constraint to existing table ${table} checks every row while holding an ACCESS EXCLUSIVE lock that blocks every query on ${table}`,
-          fix: `${column === undefined ? 'add it' : `add ${column} without the CHECK, then add the constraint`} with NOT VALID `
-            + `(\`ALTER TABLE ${table} ADD CONSTRAINT … CHECK (…) NOT VALID\`), then \`ALTER TABLE ${table} VALIDATE CONSTRAINT …\` `
-            + `in a later migration, which does not block reads or writes; or ${allowHint('check-without-not-valid')}`,
+          fix:
+            `${column === undefined ? 'add it' : `add ${column} without the CHECK, then add the constraint`} with NOT VALID ` +
+            `(\`ALTER TABLE ${table} ADD CONSTRAINT … CHECK (…) NOT VALID\`), then \`ALTER TABLE ${table} VALIDATE CONSTRAINT …\` ` +
+            `in a later migration, which does not block reads or writes; or ${allowHint('check-without-not-valid')}`,
         };
       });
     },
@@ -135,11 +149,13 @@ export const LOCKING_RULES: readonly LintRule[] = [
         }
         hits.push({
           offset: ctx.offsetOf(at) ?? ctx.commandOffset(index),
-          message: `adding ${table}.${column} with ${what} computes a value for every existing row, `
-            + `rewriting all of ${table} under an ACCESS EXCLUSIVE lock that blocks every query on it`,
-          fix: `add ${column} without that default (or with a constant one), then set the default in a separate statement `
-            + `(\`ALTER TABLE ${table} ALTER COLUMN ${column} SET DEFAULT …\` only applies to new rows) and backfill existing rows in batches; `
-            + `or ${allowHint('volatile-default')}`,
+          message:
+            `adding ${table}.${column} with ${what} computes a value for every existing row, ` +
+            `rewriting all of ${table} under an ACCESS EXCLUSIVE lock that blocks every query on it`,
+          fix:
+            `add ${column} without that default (or with a constant one), then set the default in a separate statement ` +
+            `(\`ALTER TABLE ${table} ALTER COLUMN ${column} SET DEFAULT …\` only applies to new rows) and backfill existing rows in batches; ` +
+            `or ${allowHint('volatile-default')}`,
         });
       }
       return hits;
@@ -164,7 +180,7 @@ function addedConstraints(
     for (const { constraint, column } of constraintsOf(cmd)) {
       const hit = report(constraint, table, column);
       if (!hit) continue;
-      const offset = column === undefined ? ctx.commandOffset(index) : ctx.offsetOf(constraint.location) ?? ctx.commandOffset(index);
+      const offset = column === undefined ? ctx.commandOffset(index) : (ctx.offsetOf(constraint.location) ?? ctx.commandOffset(index));
       hits.push({ offset, ...hit });
     }
   }

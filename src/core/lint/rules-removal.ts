@@ -54,18 +54,22 @@ export const REMOVAL_RULES: readonly LintRule[] = [
       const rename = nodeAs(ctx.statement.node, 'RenameStmt');
       if (rename?.renameType === 'OBJECT_TABLE' && rename.relation && !ctx.isNew(rename.relation)) {
         const name = relationName(rename.relation);
-        return [{
-          message: `renaming table ${name} to ${rename.newname ?? '?'} breaks the application version still running: every query that names ${name} fails`,
-          fix: renameTableFix(name, rename.newname ?? 'new_name'),
-        }];
+        return [
+          {
+            message: `renaming table ${name} to ${rename.newname ?? '?'} breaks the application version still running: every query that names ${name} fails`,
+            fix: renameTableFix(name, rename.newname ?? 'new_name'),
+          },
+        ];
       }
       const move = nodeAs(ctx.statement.node, 'AlterObjectSchemaStmt');
       if (move?.objectType === 'OBJECT_TABLE' && move.relation && !ctx.isNew(move.relation)) {
         const name = relationName(move.relation);
-        return [{
-          message: `moving table ${name} to schema ${move.newschema ?? '?'} breaks the application version still running: every query that finds it by its old schema fails`,
-          fix: renameTableFix(name, `${move.newschema ?? 'new_schema'}.${move.relation.relname ?? ''}`),
-        }];
+        return [
+          {
+            message: `moving table ${name} to schema ${move.newschema ?? '?'} breaks the application version still running: every query that finds it by its old schema fails`,
+            fix: renameTableFix(name, `${move.newschema ?? 'new_schema'}.${move.relation.relname ?? ''}`),
+          },
+        ];
       }
       return [];
     },
@@ -82,16 +86,21 @@ export const REMOVAL_RULES: readonly LintRule[] = [
       const table = relationName(rename.relation);
       const from = rename.subname ?? '?';
       const to = rename.newname ?? '?';
-      return [{
-        message: `renaming column ${table}.${from} to ${to} breaks the application version still running: every query that reads or writes ${from} fails`,
-        fix: `add ${to} as a new column in an expand migration and keep both filled (the application or a trigger writes both), backfill it, `
-          + `switch the code to ${to}, then drop ${from} in a contract migration (\`-- safeshift:phase contract\`); or ${allowHint('rename-column')}`,
-      }];
+      return [
+        {
+          message: `renaming column ${table}.${from} to ${to} breaks the application version still running: every query that reads or writes ${from} fails`,
+          fix:
+            `add ${to} as a new column in an expand migration and keep both filled (the application or a trigger writes both), backfill it, ` +
+            `switch the code to ${to}, then drop ${from} in a contract migration (\`-- safeshift:phase contract\`); or ${allowHint('rename-column')}`,
+        },
+      ];
     },
   },
 ];
 
 function renameTableFix(from: string, to: string): string {
-  return `keep ${from} working while old code runs: rename it in a contract migration (\`-- safeshift:phase contract\`) released after all running code uses ${to} `
-    + `(a view \`CREATE VIEW ${to} AS SELECT * FROM ${from}\` lets new code use the new name meanwhile), or ${allowHint('rename-table')}`;
+  return (
+    `keep ${from} working while old code runs: rename it in a contract migration (\`-- safeshift:phase contract\`) released after all running code uses ${to} ` +
+    `(a view \`CREATE VIEW ${to} AS SELECT * FROM ${from}\` lets new code use the new name meanwhile), or ${allowHint('rename-table')}`
+  );
 }

@@ -22,15 +22,18 @@ export const TRANSACTION_RULE: LintRule = {
     return refusedInTransaction(ctx).map(({ what, offset }) => ({
       offset,
       message: `Postgres refuses ${what} inside a transaction block (SQLSTATE 25001), and safeshift runs this migration in one, so it fails on every run`,
-      fix: `add \`-- safeshift:no-transaction\` to the migration's leading comments, and keep the statement in a migration of its own `
-        + `(without a transaction, statements that ran before a failure stay applied)`,
+      fix:
+        `add \`-- safeshift:no-transaction\` to the migration's leading comments, and keep the statement in a migration of its own ` +
+        `(without a transaction, statements that ran before a failure stay applied)`,
     }));
   },
 };
 
 /** REINDEX over many tables at once is refused in a transaction even without CONCURRENTLY. */
 const REINDEX_SCOPES: Partial<Record<ReindexObjectType, string>> = {
-  REINDEX_OBJECT_SCHEMA: 'SCHEMA', REINDEX_OBJECT_SYSTEM: 'SYSTEM', REINDEX_OBJECT_DATABASE: 'DATABASE',
+  REINDEX_OBJECT_SCHEMA: 'SCHEMA',
+  REINDEX_OBJECT_SYSTEM: 'SYSTEM',
+  REINDEX_OBJECT_DATABASE: 'DATABASE',
 };
 
 /** Statements refused in a transaction whatever their options, by parse-tree node type. */
@@ -65,8 +68,9 @@ function refusedInTransaction(ctx: RuleContext): { what: string; offset?: number
   const subscription = nodeAs(node, 'CreateSubscriptionStmt');
   if (subscription) {
     // Without a connection or a new slot, CREATE SUBSCRIPTION is allowed in a transaction.
-    const offline = (hasOption(subscription.options, 'connect') && !optionOn(subscription.options, 'connect'))
-      || (hasOption(subscription.options, 'create_slot') && !optionOn(subscription.options, 'create_slot'));
+    const offline =
+      (hasOption(subscription.options, 'connect') && !optionOn(subscription.options, 'connect')) ||
+      (hasOption(subscription.options, 'create_slot') && !optionOn(subscription.options, 'create_slot'));
     return offline ? [] : [{ what: 'CREATE SUBSCRIPTION (which creates a replication slot)' }];
   }
   const alter = nodeAs(node, 'AlterTableStmt');

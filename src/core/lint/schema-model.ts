@@ -1,7 +1,5 @@
 import type { AlterTableStmt, Constraint, CreateStmt, Node, RangeVar } from 'libpg-query';
-import {
-  alterCommands, altersTable, columnIsNotNull, nodeAs, rangeVarOf, relationKey, stringValues,
-} from './nodes.ts';
+import { alterCommands, altersTable, columnIsNotNull, nodeAs, rangeVarOf, relationKey, stringValues } from './nodes.ts';
 
 interface TableState {
   /** The script whose CREATE made the table; undefined for a table only seen being altered. */
@@ -36,7 +34,7 @@ export class SchemaModel {
 
   /** Whether the model knows the column to be NOT NULL (false when it does not know). */
   isNotNull(rel: RangeVar | undefined, column: string): boolean {
-    return rel ? this.tables.get(relationKey(rel))?.notNull.has(column) ?? false : false;
+    return rel ? (this.tables.get(relationKey(rel))?.notNull.has(column) ?? false) : false;
   }
 
   /** Records what one statement of `script` does to the schema. Statements it does not model are ignored. */
