@@ -121,7 +121,8 @@ async function report(ctx: BenchContext, outcomes: readonly Outcome[], count: nu
   const lines = formatTable(['contender', 'median ms', 'per migration ms', 'vs limit', 'client CPU ms', 'rounds (ms)'], rows);
   lines.push(
     '',
-    `${count.toLocaleString('en-US')} migrations, each: create table + insert 3 rows + create index; median of ${rounds} round(s), order rotated each round, CHECKPOINT before each; every run verified (${count} tables, ${count} indexes) before its time counted`,
+    `${count.toLocaleString('en-US')} migrations, each: create table + insert 3 rows + create index; median of ${rounds} round(s), ` +
+      `order rotated each round, CHECKPOINT before each; every run verified (${count} tables, ${count} indexes) before its time counted`,
   );
   lines.push(`server: ${await serverSettings(ctx)}`);
   for (const o of outcomes) lines.push(`  ${o.contender.name}: ${o.contender.how}`);
@@ -161,7 +162,8 @@ async function serverSettings(ctx: BenchContext): Promise<string> {
     );
     const s = rows[0];
     return s
-      ? `PostgreSQL ${s.version}, fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}, shared_buffers=${s.shared_buffers} (server defaults, same for all)`
+      ? `PostgreSQL ${s.version}, fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}, ` +
+          `shared_buffers=${s.shared_buffers} (server defaults, same for all)`
       : 'unknown';
   } finally {
     await client.end();

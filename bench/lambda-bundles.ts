@@ -69,7 +69,9 @@ export function synthStepBundles(): { outdir: string; bundles: StepBundle[] } {
  * long the import took (what Lambda counts as Init Duration, less the runtime's own start).
  */
 export function initTimeMs(dir: string): number {
-  const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(path.join(dir, 'index.mjs')).href)}); process.stdout.write(String(performance.now() - t));`;
+  const script =
+    `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(path.join(dir, 'index.mjs')).href)}); ` +
+    `process.stdout.write(String(performance.now() - t));`;
   return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }));
 }
 

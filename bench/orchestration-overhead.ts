@@ -76,7 +76,8 @@ export const orchestrationOverhead: Benchmark = {
         const s = await once(ctx, profiler, String(r));
         samples.push(s);
         ctx.progress(
-          `orchestration-overhead: round ${r + 1}/${rounds}: window ${ms(s.windowMs)} ms = snapshot ${ms(s.snapshotMs)} + migration ${ms(s.migrationMs)} + overhead ${ms(s.overheadMs)}`,
+          `orchestration-overhead: round ${r + 1}/${rounds}: window ${ms(s.windowMs)} ms = snapshot ` +
+            `${ms(s.snapshotMs)} + migration ${ms(s.migrationMs)} + overhead ${ms(s.overheadMs)}`,
         );
       }
       return report(samples, cold, orders);
@@ -199,29 +200,39 @@ function report(samples: readonly Sample[], cold: Sample, orders: number): Bench
   const lines = formatTable(['round', 'window ms', 'snapshot ms', 'migration ms', 'overhead ms', 'ledger window ms', 'transitions'], rows);
   lines.push(
     '',
-    `window: entering ${WINDOW_FROM} to leaving ${WINDOW_TO} (timeline); snapshot: ${SNAPSHOT_FROM} entered to ${SNAPSHOT_TO} left; migration: the ${MIGRATION_STATE} state; overhead = window - snapshot - migration`,
+    `window: entering ${WINDOW_FROM} to leaving ${WINDOW_TO} (timeline); snapshot: ${SNAPSHOT_FROM} entered to ${SNAPSHOT_TO} left; ` +
+      `migration: the ${MIGRATION_STATE} state; overhead = window - snapshot - migration`,
     'ledger window: run.quiescedWindowMs, from the first API recorded quiesced to the last recorded resumed (inside the state window)',
-    `each round: a fresh copy (CREATE DATABASE … TEMPLATE) of the example shop seeded at version 2 (1,000 customers, ${orders.toLocaleString('en-US')} orders), CHECKPOINT, then`,
-    `runWorkflow(kind upgrade, strategy in-place, rehearsal off, quiesce db-role:${APP_ROLE}) applying V2.1 (index concurrently), V3 (TypeScript backfill) and R (view), verify on; no app sessions were open`,
-    'rounds run in one process after a first, cold run (reported apart: it also loads the state machine runtime, the WebAssembly SQL parser and the TypeScript migration)',
+    `each round: a fresh copy (CREATE DATABASE … TEMPLATE) of the example shop seeded at version 2 (1,000 customers, ` +
+      `${orders.toLocaleString('en-US')} orders), CHECKPOINT, then`,
+    `runWorkflow(kind upgrade, strategy in-place, rehearsal off, quiesce db-role:${APP_ROLE}) applying V2.1 (index concurrently), ` +
+      `V3 (TypeScript backfill) and R (view), verify on; no app sessions were open`,
+    'rounds run in one process after a first, cold run (reported apart: it also loads the state machine runtime, ' +
+      'the WebAssembly SQL parser and the TypeScript migration)',
     '',
     'where the window goes (median per state over the rounds, ms; calls in parentheses):',
     ...breakdown(samples),
     '',
-    `  the migrations' own SQL (history execution_ms, median): ${ms(med((s) => s.migrationSqlMs))} ms of the ${ms(med((s) => s.migrationMs))} ms ${MIGRATION_STATE} state`,
-    `  a bare CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY of the same database (median): ${ms(med((s) => s.rawCopyMs))} ms of the ${ms(med((s) => s.snapshotMs))} ms snapshot states`,
+    `  the migrations' own SQL (history execution_ms, median): ${ms(med((s) => s.migrationSqlMs))} ` +
+      `ms of the ${ms(med((s) => s.migrationMs))} ms ${MIGRATION_STATE} state`,
+    `  a bare CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY of the same database (median): ` +
+      `${ms(med((s) => s.rawCopyMs))} ms of the ${ms(med((s) => s.snapshotMs))} ms snapshot states`,
     `  between states inside the window (the state machine runtime alone, median sum): ${ms(med((s) => s.gapsMs))} ms`,
     connectionLine(samples),
-    `  counting the snapshot's and the migration step's own bookkeeping as overhead too: window - bare copy - the migrations' SQL = ${ms(med((s) => s.windowMs - s.rawCopyMs - s.migrationSqlMs))} ms (median)`,
+    `  counting the snapshot's and the migration step's own bookkeeping as overhead too: ` +
+      `window - bare copy - the migrations' SQL = ${ms(med((s) => s.windowMs - s.rawCopyMs - s.migrationSqlMs))} ms (median)`,
     '  columns: "step" is time inside the step function, "runtime" the rest of the state (aws-local-stepfunctions); pg connects/queries count every',
-    '  pg.Client connect and query meanwhile, by anyone, and overlap the port columns; "step code" is step time outside the ports (JavaScript, file reads, parsing)',
+    '  pg.Client connect and query meanwhile, by anyone, and overlap the port columns; ' +
+      '"step code" is step time outside the ports (JavaScript, file reads, parsing)',
   );
   const overhead = med((s) => s.overheadMs);
   const goals: Goal[] = [
     {
       description: `orchestration overhead under ${OVERHEAD_GOAL_MS} ms locally (median)`,
       met: overhead < OVERHEAD_GOAL_MS,
-      detail: `${ms(overhead)} ms of a ${ms(med((s) => s.windowMs))} ms window (snapshot ${ms(med((s) => s.snapshotMs))}, migration ${ms(med((s) => s.migrationMs))}); cold first run ${ms(cold.overheadMs)} ms`,
+      detail:
+        `${ms(overhead)} ms of a ${ms(med((s) => s.windowMs))} ms window (snapshot ${ms(med((s) => s.snapshotMs))}, ` +
+        `migration ${ms(med((s) => s.migrationMs))}); cold first run ${ms(cold.overheadMs)} ms`,
     },
   ];
   return { title: 'orchestration overhead of a local upgrade: the quiesced window, split', lines, goals };
@@ -324,6 +335,7 @@ function connectionLine(samples: readonly Sample[]): string {
   const total = median(per.map((p) => p.all.ms));
   return (
     `  connections opened inside the window (median): ${n}, ${ms(total)} ms (${ms(total / n)} ms each: TCP + scram-sha-256); ` +
-    `${median(per.map((p) => p.overhead.n))} of them, ${ms(median(per.map((p) => p.overhead.ms)))} ms, in the overhead states (the rest inside the snapshot and migration states)`
+    `${median(per.map((p) => p.overhead.n))} of them, ${ms(median(per.map((p) => p.overhead.ms)))} ms, ` +
+    `in the overhead states (the rest inside the snapshot and migration states)`
   );
 }

@@ -75,7 +75,8 @@ export const snapshotClone1gb: Benchmark = {
       const buildBegan = performance.now();
       const built = await buildDatabase(server.url, SOURCE_DATABASE, targetBytes);
       ctx.progress(
-        `snapshot-clone-1gb: built ${SOURCE_DATABASE}: ${(built.bytes / MB).toFixed(0)} MB (pg_database_size), ${built.rowsPerTable.toLocaleString('en-US')} rows per table, in ${ms(performance.now() - buildBegan)} ms`,
+        `snapshot-clone-1gb: built ${SOURCE_DATABASE}: ${(built.bytes / MB).toFixed(0)} MB (pg_database_size), ` +
+          `${built.rowsPerTable.toLocaleString('en-US')} rows per table, in ${ms(performance.now() - buildBegan)} ms`,
       );
       const { dataDir, sourceDir, settings } = await locate(server.url);
       copyRoot = await server.makeCopyRoot(dataDir);
@@ -118,7 +119,8 @@ async function chooseServer(ctx: BenchContext): Promise<Server | string> {
   }
   const dirs = await findPgBinDirs();
   ctx.progress(
-    `snapshot-clone-1gb: bench server is PostgreSQL ${benchMajor}; pg_dump found: ${dirs.map((d) => `${d.major} in ${d.dir}${d.hasServer ? ' (with server)' : ''}`).join(', ') || 'none'}`,
+    `snapshot-clone-1gb: bench server is PostgreSQL ${benchMajor}; ` +
+      `pg_dump found: ${dirs.map((d) => `${d.major} in ${d.dir}${d.hasServer ? ' (with server)' : ''}`).join(', ') || 'none'}`,
   );
   const tools = dirs.find((d) => d.major >= benchMajor);
   if (tools) {
@@ -136,7 +138,9 @@ async function chooseServer(ctx: BenchContext): Promise<Server | string> {
     return {
       url: cluster.url,
       bin: local,
-      how: `a private PostgreSQL ${local.major} cluster (initdb from ${local.dir}, temp folder, 127.0.0.1:${cluster.port}, default settings), because pg_dump ${dirs.map((d) => d.major).join('/') || '(none)'} cannot dump the embedded PostgreSQL ${benchMajor}: all three contenders run on it`,
+      how:
+        `a private PostgreSQL ${local.major} cluster (initdb from ${local.dir}, temp folder, 127.0.0.1:${cluster.port}, default settings), because ` +
+        `pg_dump ${dirs.map((d) => d.major).join('/') || '(none)'} cannot dump the embedded PostgreSQL ${benchMajor}: all three contenders run on it`,
       makeCopyRoot: async () => {
         const dir = path.join(cluster.root, 'copies');
         await mkdir(dir);
@@ -146,9 +150,11 @@ async function chooseServer(ctx: BenchContext): Promise<Server | string> {
     };
   }
   return (
-    `no pg_dump/pg_restore of version ${benchMajor} or newer (for the embedded PostgreSQL ${benchMajor}) and no PostgreSQL ≥ ${MIN_SERVER_MAJOR} server with its tools to run all three contenders on ` +
+    `no pg_dump/pg_restore of version ${benchMajor} or newer (for the embedded PostgreSQL ${benchMajor}) ` +
+    `and no PostgreSQL ≥ ${MIN_SERVER_MAJOR} server with its tools to run all three contenders on ` +
     `(found: ${dirs.map((d) => `pg_dump ${d.major} in ${d.dir}${d.hasServer ? '' : ' without server'}`).join(', ') || 'nothing'}). ` +
-    `Install one: on Debian/Ubuntu \`apt-get install -y postgresql-15\` (or any postgresql-NN ≥ ${MIN_SERVER_MAJOR}; server and tools, run in a private temp cluster), ` +
+    `Install one: on Debian/Ubuntu \`apt-get install -y postgresql-15\` (or any postgresql-NN ≥ ${MIN_SERVER_MAJOR}; ` +
+    `server and tools, run in a private temp cluster), ` +
     `or postgresql-client-${benchMajor} from apt.postgresql.org to run against the embedded server itself.`
   );
 }
@@ -244,13 +250,17 @@ async function describe(
   sameFs: boolean,
 ): Promise<string[]> {
   return [
-    `database: ${SOURCE_DATABASE}, pg_database_size ${built.bytes.toLocaleString('en-US')} bytes (${(built.bytes / MB).toFixed(0)} MB); its folder base/<oid> holds ${target.sourceBytes.toLocaleString('en-US')} bytes; ` +
+    `database: ${SOURCE_DATABASE}, pg_database_size ${built.bytes.toLocaleString('en-US')} bytes (${(built.bytes / MB).toFixed(0)} MB); ` +
+      `its folder base/<oid> holds ${target.sourceBytes.toLocaleString('en-US')} bytes; ` +
       `tables orders and events, ${built.rowsPerTable.toLocaleString('en-US')} rows each, 5 indexes; VACUUM (FREEZE, ANALYZE) after loading`,
     `server: ${server.how}`,
     `        ${settings}`,
-    `tools: ${await programVersion(path.join(server.bin.dir, 'pg_dump'))}, ${await programVersion(path.join(server.bin.dir, 'pg_restore'))} (${server.bin.dir}); cp/sync: ${(await programVersion('cp')).split('\n')[0]}`,
-    `file copies go to ${target.copyRoot} (${sameFs ? 'same filesystem as the data directory' : 'NOT the same filesystem as the data directory: the copy figures are not comparable'})`,
-    `machine: ${os.cpus().length} CPU(s), ${Math.round(os.totalmem() / 1024 ** 3)} GiB RAM; the source fits in the page cache, so every contender reads it from memory and pays for writing`,
+    `tools: ${await programVersion(path.join(server.bin.dir, 'pg_dump'))}, ` +
+      `${await programVersion(path.join(server.bin.dir, 'pg_restore'))} (${server.bin.dir}); cp/sync: ${(await programVersion('cp')).split('\n')[0]}`,
+    `file copies go to ${target.copyRoot} ` +
+      `(${sameFs ? 'same filesystem as the data directory' : 'NOT the same filesystem as the data directory: the copy figures are not comparable'})`,
+    `machine: ${os.cpus().length} CPU(s), ${Math.round(os.totalmem() / 1024 ** 3)} GiB RAM; ` +
+      `the source fits in the page cache, so every contender reads it from memory and pays for writing`,
     'every copy is checked after its clock stops (row counts of every table and the index count, or the bytes of the copied files) and then deleted',
   ];
 }
@@ -289,20 +299,25 @@ function report(outcomes: readonly Outcome[], header: string[], bytes: number, r
   lines.push('');
   if (Number.isFinite(fleetMs) && Number.isFinite(copy1)) {
     lines.push(
-      `snapshot + clone moves the database's bytes twice; at once that is ${(fleetMs / of(TWO_AT_ONCE)).toFixed(2)}x the time of two file copies at once and ${(fleetMs / copy1).toFixed(2)}x one; ` +
-        `the snapshot and then a clone of it (the copy of the copy) takes ${ms(sequential)} ms: ${(sequential / copy1).toFixed(2)}x one file copy, ${(sequential / of(COPY_OF_COPY)).toFixed(2)}x a file copy and a copy of it`,
+      `snapshot + clone moves the database's bytes twice; at once that is ${(fleetMs / of(TWO_AT_ONCE)).toFixed(2)}x ` +
+        `the time of two file copies at once and ${(fleetMs / copy1).toFixed(2)}x one; ` +
+        `the snapshot and then a clone of it (the copy of the copy) takes ${ms(sequential)} ms: ${(sequential / copy1).toFixed(2)}x one file copy, ` +
+        `${(sequential / of(COPY_OF_COPY)).toFixed(2)}x a file copy and a copy of it`,
     );
     // The medians compare like with like; the fastest single copy is the sterner floor on a disk this uneven.
     const fastestCopy = Math.min(...(outcomes.find((o) => o.contender === ONE_COPY)?.timings.map((t) => t.ms) ?? []));
     lines.push(
-      `against the fastest single file copy of any round (${ms(fastestCopy)} ms) rather than their median, snapshot + clone at once is ${(fleetMs / fastestCopy).toFixed(2)}x`,
+      `against the fastest single file copy of any round (${ms(fastestCopy)} ms) rather than their median, ` +
+        `snapshot + clone at once is ${(fleetMs / fastestCopy).toFixed(2)}x`,
     );
   }
   const own = fleet.timings.map((t) => t.parts?.['fleet own'] ?? Number.NaN);
   if (own.length > 0) {
     lines.push(
-      `safeshift's own share of snapshot + clone (time outside its two CREATE DATABASE statements, per run): ${own.map(ms).join(' / ')} ms, median ${ms(median(own))}; ` +
-        `the rest is PostgreSQL copying and fsyncing files (compare the bare statements: ${ms(of(bareCopyContender))} ms median, measured in other moments of a noisy disk)`,
+      `safeshift's own share of snapshot + clone (time outside its two CREATE DATABASE statements, ` +
+        `per run): ${own.map(ms).join(' / ')} ms, median ${ms(median(own))}; ` +
+        `the rest is PostgreSQL copying and fsyncing files (compare the bare statements: ` +
+        `${ms(of(bareCopyContender))} ms median, measured in other moments of a noisy disk)`,
     );
   }
   const goals: Goal[] = [

@@ -73,7 +73,8 @@ export const transitions: Benchmark = {
             const report = await upgradeFresh(ctx, `bench_tr_size_${from ? 'l' : 's'}_${rehearsal ? 'r' : 'n'}`, sizeDir, rehearsal, from);
             bySize.push({ label, migrations: SIZE_COUNT, rehearsal, report });
             ctx.progress(
-              `transitions: round ${round + 1}/${sizeRounds}: ${SIZE_COUNT} migrations on a ${label} database, rehearsal ${rehearsal ? 'on' : 'off'}: ${report.transitions} transitions, snapshot/clone states ${ms(fleetMs(report.timeline))} ms`,
+              `transitions: round ${round + 1}/${sizeRounds}: ${SIZE_COUNT} migrations on a ${label} database, rehearsal ${rehearsal ? 'on' : 'off'}: ` +
+                `${report.transitions} transitions, snapshot/clone states ${ms(fleetMs(report.timeline))} ms`,
             );
           }
         }
@@ -210,7 +211,8 @@ function report(
     return (last.report.transitions - first.report.transitions) / (last.migrations - first.migrations);
   };
   lines.push(
-    `  each added migration costs ${marginal(false).toFixed(2)} transitions (rehearsal off) and ${marginal(true).toFixed(2)} (on): one migration per migrate Task invocation (the Task and its loop Choice), on production and on the rehearsal clone`,
+    `  each added migration costs ${marginal(false).toFixed(2)} transitions (rehearsal off) and ${marginal(true).toFixed(2)} (on): ` +
+      `one migration per migrate Task invocation (the Task and its loop Choice), on production and on the rehearsal clone`,
   );
   lines.push('', `the same ${SIZE_COUNT}-migration upgrade on a small and on a large database (local fleet; times: median of the rounds):`);
   const keyOf = (c: Counted) => `${c.label}\u0000${c.rehearsal}`;
@@ -236,7 +238,8 @@ function report(
   const instant = defined(simulated[0], 'simulated run with instant snapshots');
   lines.push(
     '',
-    `AWS-style polling, simulated clock: the same ${SIZE_COUNT}-migration upgrade with rehearsal (rehearsal snapshot, its clone, pre-upgrade snapshot), each taking the given time:`,
+    `AWS-style polling, simulated clock: the same ${SIZE_COUNT}-migration upgrade with rehearsal (rehearsal snapshot, ` +
+      `its clone, pre-upgrade snapshot), each taking the given time:`,
   );
   lines.push(
     ...indent(
@@ -252,9 +255,11 @@ function report(
     ),
   );
   lines.push(
-    "  the real ASL and steps; only the fleet's status answers `creating` until the Wait states passed add up to the duration (Wait is 0 s locally, so no real time passes)",
+    "  the real ASL and steps; only the fleet's status answers `creating` until the Wait " +
+      'states passed add up to the duration (Wait is 0 s locally, so no real time passes)',
     '',
-    `migrations: bench/fixtures.ts (create table, insert 3 rows, create index each); no APIs quiesced; large database: a copy of one filled with a ${Math.round(largeBytes / MB)} MB table (VACUUM FREEZE); transitions = states entered (runWorkflow's count)`,
+    `migrations: bench/fixtures.ts (create table, insert 3 rows, create index each); no APIs quiesced; large database: ` +
+      `a copy of one filled with a ${Math.round(largeBytes / MB)} MB table (VACUUM FREEZE); transitions = states entered (runWorkflow's count)`,
   );
   const sizePairs = [false, true].map((rehearsal) => bySize.filter((c) => c.rehearsal === rehearsal).map((c) => c.report.transitions));
   const sizeEqual = sizePairs.every((p) => p.every((t) => t === p[0]));
@@ -268,19 +273,26 @@ function report(
     {
       description: 'transitions independent of snapshot duration (local fleet: small vs large database)',
       met: sizeEqual,
-      detail: `rehearsal off ${[...new Set(sizePairs[0])].join(' or ')}, on ${[...new Set(sizePairs[1])].join(' or ')} transitions (${sizeEqual ? 'the same in every run, small and large' : 'they differ between runs'}), while the snapshot/clone states took ${slower[0]} (off) and ${slower[1]} (on), small vs large (median)`,
+      detail:
+        `rehearsal off ${[...new Set(sizePairs[0])].join(' or ')}, on ${[...new Set(sizePairs[1])].join(' or ')} ` +
+        `transitions (${sizeEqual ? 'the same in every run, small and large' : 'they differ between runs'}), ` +
+        `while the snapshot/clone states took ${slower[0]} (off) and ${slower[1]} (on), small vs large (median)`,
     },
     {
       description: 'transitions independent of snapshot duration (AWS poll loop, simulated clock)',
       met: simExtra === 0,
-      detail: `${simulated.map((s) => `${s.seconds === 0 ? 'instant' : `${s.seconds / 60} min`} ${s.report.transitions}`).join(', ')}: each poll is Check + Ready + Wait = 3 transitions, waits grow to a 60 s cap, so long snapshots add transitions linearly`,
+      detail:
+        `${simulated.map((s) => `${s.seconds === 0 ? 'instant' : `${s.seconds / 60} min`} ${s.report.transitions}`).join(', ')}: ` +
+        `each poll is Check + Ready + Wait = 3 transitions, waits grow to a 60 s cap, so long snapshots add transitions linearly`,
     },
     {
       // Not a goal of the issue: one migration per Lambda invocation (so each fits in 15 minutes)
       // costs a fixed two transitions per migration (the migrate Task and its loop Choice), per promote.
       description: 'transitions grow by a fixed amount per migration (one migration per Lambda invocation)',
       met: marginal(false) <= 2.01 && marginal(true) <= 4.01,
-      detail: `${marginal(false).toFixed(2)} (off) / ${marginal(true).toFixed(2)} (on) transitions per added migration; per upgrade: ${byCount.map((c) => `${c.migrations}${c.rehearsal ? 'r' : ''}=${c.report.transitions}`).join(', ')}`,
+      detail:
+        `${marginal(false).toFixed(2)} (off) / ${marginal(true).toFixed(2)} (on) transitions per added migration; ` +
+        `per upgrade: ${byCount.map((c) => `${c.migrations}${c.rehearsal ? 'r' : ''}=${c.report.transitions}`).join(', ')}`,
     },
   ];
   return { title: 'state transitions per upgrade', lines, goals };

@@ -124,7 +124,8 @@ export class SafeUpgrade extends Construct {
     if (kind === 'cluster' && target.clusterInstanceIds.length === 0) {
       Annotations.of(this).addWarningV2(
         'safeshift:clusterInstances',
-        'the Aurora cluster was given without its instanceIdentifiers, so the step roles may not delete the instances a swap or restore leaves in the retired cluster; cleanup will report it and an operator deletes them',
+        'the Aurora cluster was given without its instanceIdentifiers, so the step roles may not delete the ' +
+          'instances a swap or restore leaves in the retired cluster; cleanup will report it and an operator deletes them',
       );
     }
     const environment = {
@@ -234,7 +235,8 @@ export class SafeUpgrade extends Construct {
     const arn = (type: string, name: string) => `Resource::${prefix}:${type}:${name}`;
     const reasons = {
       'ss-*':
-        'every snapshot and clone safeshift makes is named ss-<role>-<database>-<run>; creating, changing and deleting them is further restricted to those tagged safeshift:database = this database (aws:RequestTag, aws:ResourceTag, rds:snapshot-tag)',
+        'every snapshot and clone safeshift makes is named ss-<role>-<database>-<run>; creating, changing and deleting them is ' +
+        'further restricted to those tagged safeshift:database = this database (aws:RequestTag, aws:ResourceTag, rds:snapshot-tag)',
       '*': "a restore only uses production's subnet group and parameter/option groups, whose names an imported database does not reveal; it cannot change them",
     };
     for (const type of ['db', 'snapshot', 'cluster', 'cluster-snapshot']) {

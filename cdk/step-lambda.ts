@@ -78,7 +78,8 @@ export class StepLambda extends Construct {
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        "Lambda's VPC network interface actions (ec2:CreateNetworkInterface, DescribeNetworkInterfaces, …) and X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
+        "Lambda's VPC network interface actions (ec2:CreateNetworkInterface, DescribeNetworkInterfaces, …) " +
+        "and X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
     });
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {

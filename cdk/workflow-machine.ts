@@ -98,12 +98,15 @@ export class WorkflowMachine extends Construct {
     Validations.of(this.stateMachine).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'Step Functions log delivery (logs:CreateLogDelivery, …) and X-Ray (xray:PutTraceSegments, …) have no resource-level permissions; CDK adds them for logging ALL events and tracing.',
+        'Step Functions log delivery (logs:CreateLogDelivery, …) and X-Ray (xray:PutTraceSegments, …) ' +
+        'have no resource-level permissions; CDK adds them for logging ALL events and tracing.',
     });
 
     const metric = (m: cloudwatch.Metric) => m.with({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5) });
     this.alarm = new cloudwatch.Alarm(this, 'FailedExecutions', {
-      alarmDescription: `A safeshift ${path.basename(props.definitionFile, '.asl.json')} run failed, timed out or was aborted. A refused or rolled-back run fails too: see \`safeshift runs\` for why.`,
+      alarmDescription:
+        `A safeshift ${path.basename(props.definitionFile, '.asl.json')} run failed, ` +
+        `timed out or was aborted. A refused or rolled-back run fails too: see \`safeshift runs\` for why.`,
       metric: new cloudwatch.MathExpression({
         expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
         usingMetrics: {

@@ -269,7 +269,8 @@ function openRestore(d, s, button) {
         h(
           'li',
           {},
-          `Replace ${d.name} (schema version ${version(d.schemaVersion)}) with the data of the snapshot, which holds schema version ${version(s.schemaVersion)}.`,
+          `Replace ${d.name} (schema version ${version(d.schemaVersion)}) with the data of the snapshot, ` +
+            `which holds schema version ${version(s.schemaVersion)}.`,
         ),
         h('li', {}, 'Verify it, then resume the APIs exactly as they were.'),
       ),

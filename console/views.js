@@ -105,9 +105,10 @@ export function renderQuiesced(records) {
   const still = records.filter((r) => r.stillQuiesced);
   // Anything still quiesced first, then the newest: what an operator at night needs to see first.
   const ordered = [...[...still].reverse(), ...records.filter((r) => !r.stillQuiesced).reverse()];
+  const stillIds = still.map((r) => r.apiId).join(', ');
   body.replaceChildren(
     ...[
-      still.length > 0 ? h('p', { class: 'alert-loud' }, `⚠ ${still.length} still quiesced: ${still.map((r) => r.apiId).join(', ')}.`, stillNote(still)) : null,
+      still.length > 0 ? h('p', { class: 'alert-loud' }, `⚠ ${still.length} still quiesced: ${stillIds}.`, stillNote(still)) : null,
       cardTable(
         ['API', 'Status', 'Prior state (what resume puts back)', 'Quiesced at', 'Resumed at', 'Run'],
         ordered.map((r) => ({

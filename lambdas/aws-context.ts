@@ -117,7 +117,8 @@ function checkInput(event: StepInput, settings: StepSettings): StepInput {
   if (!run || typeof run !== 'object' || typeof run.runId !== 'string' || !run.runId || typeof run.kind !== 'string') {
     throw new SafeshiftError(
       'BAD_OPTION',
-      'the state machine input must be { "run": { "runId": "…", "kind": "upgrade|restore|rehearsal", … } }; `safeshift upgrade --state-machine-arn` writes it',
+      'the state machine input must be { "run": { "runId": "…", "kind": "upgrade|restore|rehearsal", … } }; ' +
+        '`safeshift upgrade --state-machine-arn` writes it',
     );
   }
   if (run.database !== undefined && run.database !== settings.databaseId) {
@@ -130,7 +131,8 @@ function checkInput(event: StepInput, settings: StepSettings): StepInput {
   if (unknown.length > 0) {
     throw new SafeshiftError(
       'BAD_OPTION',
-      `quiescer ${unknown.join(', ')} is not configured for this deployment (it has ${settings.quiesce.join(', ') || 'none'}); add it to the SafeUpgrade construct's quiesce list and redeploy`,
+      `quiescer ${unknown.join(', ')} is not configured for this deployment (it has ${settings.quiesce.join(', ') || 'none'}); ` +
+        `add it to the SafeUpgrade construct's quiesce list and redeploy`,
     );
   }
   const state: WorkflowState = { ...event.state, run: { ...run, database: settings.databaseId, quiesce: run.quiesce ?? settings.quiesce } as RunInput };

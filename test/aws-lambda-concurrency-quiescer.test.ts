@@ -36,7 +36,8 @@ const quiescer = (spec = 'lambda:orders-api') => {
 const sent = () =>
   lambda.calls().map((c) => {
     const input = c.args[0].input as { ReservedConcurrentExecutions?: number };
-    return `${c.args[0].constructor.name.replace('Command', '')}${input.ReservedConcurrentExecutions === undefined ? '' : ` ${input.ReservedConcurrentExecutions}`}`;
+    const name = c.args[0].constructor.name.replace('Command', '');
+    return `${name}${input.ReservedConcurrentExecutions === undefined ? '' : ` ${input.ReservedConcurrentExecutions}`}`;
   });
 
 describe('LambdaConcurrencyQuiescer', () => {

@@ -269,7 +269,9 @@ const CASES: Record<string, Case[]> = {
     { name: "the run's default is 0", sql: 'TRUNCATE orders;', options: { defaultLockTimeoutMs: 0 }, expected: [['missing-lock-timeout', 1, 1]] },
     {
       name: 'RESET puts the server default back',
-      sql: "SET lock_timeout = '0';\nSET lock_timeout = '2s';\nRESET lock_timeout;\nCREATE TRIGGER t BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION f();",
+      sql:
+        "SET lock_timeout = '0';\nSET lock_timeout = '2s';\nRESET lock_timeout;\n" +
+        'CREATE TRIGGER t BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION f();',
       expected: [['missing-lock-timeout', 4, 1]],
     },
     { name: 'not: the default timeout is in force', sql: 'ALTER TABLE orders ADD COLUMN memo text;', expected: [] },
@@ -397,7 +399,8 @@ describe('allow directives', () => {
 
   it('inside a statement acknowledge that statement', async () => {
     const report = await lint(
-      'SELECT 1;\nCREATE INDEX orders_note_idx\n  -- safeshift:allow create-index-not-concurrently orders has 40 rows\n  ON orders (note);\nCREATE INDEX ON customers (name);',
+      'SELECT 1;\nCREATE INDEX orders_note_idx\n  -- safeshift:allow create-index-not-concurrently orders has 40 rows\n' +
+        '  ON orders (note);\nCREATE INDEX ON customers (name);',
     );
     expect(report.findings.map((f) => [f.line, f.allowed?.reason])).toEqual([
       [2, 'orders has 40 rows'],

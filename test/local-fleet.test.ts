@@ -233,7 +233,8 @@ describe('TemplateFleet', () => {
     await fleet.deleteDatabase(clone);
     await fleet.deleteSnapshot(snapshot);
     await admin.query(
-      `alter database ${ident(db.name)} set safeshift.snapshot_in_progress = '${JSON.stringify({ snapshotId: snapshot, cloneId: clone, allowConnections: true })}'`,
+      `alter database ${ident(db.name)} set safeshift.snapshot_in_progress = ` +
+        `'${JSON.stringify({ snapshotId: snapshot, cloneId: clone, allowConnections: true })}'`,
     );
     await admin.query(`alter database ${ident(db.name)} with allow_connections false`);
     for (const half of [snapshot, clone]) await admin.query(`create database ${ident(half)} template ${ident(db.name)}`);

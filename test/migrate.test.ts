@@ -129,7 +129,8 @@ describe('migrate', () => {
     const { client, dir, put } = await setup({
       'V1__a.sql': 'create table a (id int);',
       'V2__idx.sql':
-        '-- safeshift:no-transaction\ncreate index concurrently a1 on a (id);\ncreate index concurrently a2 on a (id);\nselect 1/0;\ncreate index concurrently a3 on a (id);\n',
+        '-- safeshift:no-transaction\ncreate index concurrently a1 on a (id);\n' +
+        'create index concurrently a2 on a (id);\nselect 1/0;\ncreate index concurrently a3 on a (id);\n',
       'V3__later.sql': 'create table later (id int);',
     });
     const e = (await migrate({ client, dir }).catch((x: unknown) => x)) as SafeshiftError;
@@ -150,7 +151,8 @@ describe('migrate', () => {
     const { repair } = await import('../src/core/repair.ts');
     await put(
       'V2__idx.sql',
-      '-- safeshift:no-transaction\ncreate index concurrently a1 on a (id);\ncreate index concurrently a2 on a (id);\ncreate index concurrently a3 on a (id);\n',
+      '-- safeshift:no-transaction\ncreate index concurrently a1 on a (id);\n' +
+        'create index concurrently a2 on a (id);\ncreate index concurrently a3 on a (id);\n',
     );
     await client.query('create index concurrently a3 on a (id)');
     const repaired = await repair({ client, dir });

@@ -22,7 +22,8 @@ const TABLES: readonly { readonly name: string; readonly sql: (rows: number) => 
   {
     name: 'orders',
     sql: (rows) => [
-      `create table orders (id bigint primary key, customer_id int not null, amount_cents int not null, status text not null, created_at timestamptz not null, note text)`,
+      `create table orders (id bigint primary key, customer_id int not null, amount_cents int not null, ` +
+        `status text not null, created_at timestamptz not null, note text)`,
       `insert into orders
        select g, (g * 7919) % 100000, (g * 104729) % 49900, (array['new','paid','shipped','cancelled'])[1 + g % 4],
               '2020-01-01'::timestamptz + g * interval '1 second', md5(g::text)

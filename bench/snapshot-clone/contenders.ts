@@ -48,7 +48,8 @@ export interface CopyContender {
  */
 export const fleetContender: CopyContender = fleetRun(
   'safeshift TemplateFleet: snapshot + clone, at once',
-  'TemplateFleet.startSnapshotAndClone (the source blocked once, then CREATE DATABASE … TEMPLATE <db> STRATEGY FILE_COPY into the snapshot and into the clone on two sessions at the same time; the snapshot tagged and sealed, the clone given owner/ACL/settings), ' +
+  'TemplateFleet.startSnapshotAndClone (the source blocked once, then CREATE DATABASE … TEMPLATE <db> STRATEGY FILE_COPY into the ' +
+    'snapshot and into the clone on two sessions at the same time; the snapshot tagged and sealed, the clone given owner/ACL/settings), ' +
     "as the upgrade's swap strategy takes its pre-upgrade snapshot and new clone; each copy fsyncs its files and checkpoints, as CREATE DATABASE does",
   async (fleet, target, snapshotId, cloneId, tags) => {
     await fleet.startSnapshotAndClone(target.database, snapshotId, cloneId, { ...tags, kind: 'pre-upgrade' });
@@ -71,7 +72,9 @@ type FleetWork = (fleet: TemplateFleet, target: CopyTarget, snapshotId: string, 
 function fleetRun(name: string, how: string, work: FleetWork): CopyContender {
   return {
     name,
-    how: `${how}. "fleet own" is the fleet's time outside its CREATE DATABASE statements (connections, tags, blocking sessions, ACL copy), measured in the same run`,
+    how:
+      `${how}. "fleet own" is the fleet's time outside its CREATE DATABASE statements (connections, ` +
+      `tags, blocking sessions, ACL copy), measured in the same run`,
     async run(target, round) {
       const fleet = new TemplateFleet(target.serverUrl);
       const snapshotId = `ss-bench-snap-${round}`;
@@ -120,7 +123,9 @@ class CopyClock {
 /** The fleet's two copies at once as two bare statements: what the snapshot and the clone cost PostgreSQL alone. */
 export const bareCopyContender: CopyContender = {
   name: 'bare CREATE DATABASE … FILE_COPY x2 at once',
-  how: 'the same two copies as the at-once fleet (source -> a and source -> b, concurrently) as two bare CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY on two open sessions: no tags, no blocking or ending of sessions, no ACL copy, no connections opened',
+  how:
+    'the same two copies as the at-once fleet (source -> a and source -> b, concurrently) as two bare CREATE DATABASE … TEMPLATE ' +
+    '… STRATEGY FILE_COPY on two open sessions: no tags, no blocking or ending of sessions, no ACL copy, no connections opened',
   async run(target, round) {
     const [a, b] = [`bench_bare_a_${round}`, `bench_bare_b_${round}`];
     const sessions: readonly [pg.Client, pg.Client] = [await connectPg(target.serverUrl), await connectPg(target.serverUrl)];
@@ -150,7 +155,8 @@ export const bareCopyContender: CopyContender = {
 export const dumpRestoreContender: CopyContender = {
   name: 'pg_dump -Fc | pg_restore',
   how:
-    'CREATE DATABASE <new>, then `pg_dump -Fc <db> | pg_restore -d <new>` in bash with pipefail, default settings (custom format, default compression, one job: a pipe allows no -j); ' +
+    'CREATE DATABASE <new>, then `pg_dump -Fc <db> | pg_restore -d <new>` in bash with pipefail, ' +
+    'default settings (custom format, default compression, one job: a pipe allows no -j); ' +
     'timed until pg_restore exits (its data is committed; the data files are flushed by a later checkpoint, which is not timed, so this favours it)',
   async unavailable() {
     const bash = await runProgram('bash', ['-c', 'exit 0']).catch(() => undefined);
@@ -197,7 +203,9 @@ const FILE_COPY_NAMES: Record<FileCopyMode, string> = {
 };
 
 const FILE_COPY_HOWS: Record<FileCopyMode, string> = {
-  one: '`cp -r <data>/base/<oid> <dir>` then `sync <dir> <dir>/*` (fsync of each file, as CREATE DATABASE does); no catalog entry, so not a usable database: the floor for copying its bytes',
+  one:
+    '`cp -r <data>/base/<oid> <dir>` then `sync <dir> <dir>/*` (fsync of each file, as CREATE DATABASE does); ' +
+    'no catalog entry, so not a usable database: the floor for copying its bytes',
   'copy-of-copy': 'the same, then the copy copied again the same way: the bytes a snapshot and then a clone made from it move',
   'two-at-once':
     'two such copies of the source running at the same time: the bytes a snapshot and a clone of the same moment move, moved as the fleet moves them',

@@ -65,7 +65,8 @@ export async function postgresUserIds(): Promise<{ uid: number; gid: number } | 
     return { uid: await id('-u'), gid: await id('-g') };
   } catch {
     throw new Error(
-      'running as root, but there is no "postgres" OS user to run a private PostgreSQL server as (PostgreSQL refuses root); create one, or run the benchmark as an ordinary user',
+      'running as root, but there is no "postgres" OS user to run a private PostgreSQL server as (PostgreSQL refuses root); ' +
+        'create one, or run the benchmark as an ordinary user',
     );
   }
 }

@@ -150,7 +150,8 @@ function checkMigrations(input: CommandInput, deployment: Deployment): void {
   if (local !== deployment.migrationsChecksum) {
     throw new SafeshiftError(
       'CHECKSUM_MISMATCH',
-      `the deployed state machine bundles other migrations than ${dir} (checksum ${deployment.migrationsChecksum.slice(0, 12)}… deployed, ${local.slice(0, 12)}… here); deploy first (cdk deploy), or point --dir at the folder that was deployed. Nothing was started.`,
+      `the deployed state machine bundles other migrations than ${dir} (checksum ${deployment.migrationsChecksum.slice(0, 12)}… deployed, ` +
+        `${local.slice(0, 12)}… here); deploy first (cdk deploy), or point --dir at the folder that was deployed. Nothing was started.`,
     );
   }
 }

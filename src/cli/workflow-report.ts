@@ -36,7 +36,8 @@ export function describeRun(report: WorkflowReport): string {
   const { run } = report;
   const lines = [
     `${run.kind} ${run.runId} of ${run.database}: ${HEADLINE[run.status]}`,
-    `version ${runVersions(run)}${run.targetVersion ? ` (target ${run.targetVersion})` : ''}${run.snapshotId ? `, snapshot ${run.snapshotId}` : ''}${run.safetySnapshotId ? `, safety snapshot ${run.safetySnapshotId}` : ''}`,
+    `version ${runVersions(run)}${run.targetVersion ? ` (target ${run.targetVersion})` : ''}` +
+      `${run.snapshotId ? `, snapshot ${run.snapshotId}` : ''}${run.safetySnapshotId ? `, safety snapshot ${run.safetySnapshotId}` : ''}`,
   ];
   if (run.error) lines.push(`error [${run.error.code}]${run.error.migration ? ` in ${run.error.migration}` : ''}: ${run.error.message}`);
   for (const later of run.errors?.slice(1) ?? []) lines.push(`then, bringing production back failed [${later.code}]: ${later.message}`);

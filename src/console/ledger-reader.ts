@@ -143,7 +143,8 @@ export class LedgerReader {
     if (lock.interrupted) throw new LockedError(`database ${database} is locked: ${lock.interrupted}`, { owner: lock.owner, stale: true });
     throw new LockedError(
       lock.stale
-        ? `database ${database} is locked by run ${lock.owner} since ${lock.acquiredAt}, and that lock has expired: it is stale, probably from a run that crashed. ` +
+        ? `database ${database} is locked by run ${lock.owner} since ${lock.acquiredAt}, ` +
+            `and that lock has expired: it is stale, probably from a run that crashed. ` +
             `Check that run is not still going, then break the lock on purpose: safeshift unlock --database ${database}`
         : `database ${database} is locked by run ${lock.owner} (since ${lock.acquiredAt}); wait for it to finish`,
       { owner: lock.owner, stale: lock.stale },

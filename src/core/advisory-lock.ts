@@ -45,7 +45,8 @@ export async function acquireMigrationLock(client: SqlClient, location: HistoryL
     const holder = await describeHolder(client, key);
     if (Date.now() >= deadline) {
       throw new LockedError(
-        `another safeshift run holds the migration lock on this database (${holder}); waited ${Math.round(waitMs / 1000)}s. Try again when it has finished, or raise --lock-wait`,
+        `another safeshift run holds the migration lock on this database (${holder}); ` +
+          `waited ${Math.round(waitMs / 1000)}s. Try again when it has finished, or raise --lock-wait`,
         { holder, waitedMs: waitMs },
       );
     }

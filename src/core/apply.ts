@@ -295,7 +295,9 @@ function explain(
   const stmt = statement ? ` in statement ${statement.index + 1} of ${parsed?.statements.length}` : stage;
   const lines = [
     lockTimedOut
-      ? `${where}: ${file.script} could not get a lock${stmt} within its lock_timeout after ${retries + 1} attempts (SQLSTATE ${state}): another session holds a conflicting lock on a table it changes. ${extra.suffix ? 'Retry' : 'Nothing of this migration was applied; retry'} when the table is less busy or raise \`-- safeshift:lock-timeout\`.`
+      ? `${where}: ${file.script} could not get a lock${stmt} within its lock_timeout after ${retries + 1} attempts (SQLSTATE ${state}): ` +
+        `another session holds a conflicting lock on a table it changes. ` +
+        `${extra.suffix ? 'Retry' : 'Nothing of this migration was applied; retry'} when the table is less busy or raise \`-- safeshift:lock-timeout\`.`
       : `${where}: ${file.script} failed${stmt}${state ? ` (SQLSTATE ${state})` : ''}: ${original.message ?? String(error)}`,
   ];
   if (original.detail) lines.push(`DETAIL: ${original.detail}`);

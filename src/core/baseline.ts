@@ -161,7 +161,9 @@ async function rowsFromFlyway(client: SqlClient, from: NonNullable<BaselineOptio
         code: 'CHECKSUM_MISMATCH',
         file: file.script,
         ...(r.version ? { version: r.version } : {}),
-        message: `${file.script} differs from what Flyway applied (Flyway checksum ${r.checksum}, file ${flywayChecksum(file.text)}); check out the applied version of the file`,
+        message:
+          `${file.script} differs from what Flyway applied (Flyway checksum ${r.checksum}, ` +
+          `file ${flywayChecksum(file.text)}); check out the applied version of the file`,
       });
       continue;
     }

@@ -64,7 +64,9 @@ export function judgeCompatibility(record: CompatibilityRecord, appVersion: Vers
     return {
       ...base,
       compatible: false,
-      reason: `the contract migration ${record.raisedBy ?? from.text} removed what apps older than ${from.text} use; roll the code back no further than ${from.text}, or restore a snapshot taken before it`,
+      reason:
+        `the contract migration ${record.raisedBy ?? from.text} removed what apps older than ${from.text} use; ` +
+        `roll the code back no further than ${from.text}, or restore a snapshot taken before it`,
     };
   }
   return { ...base, compatible: true, reason: `schema ${schema.text} still serves apps built for ${from.text} up to ${schema.text}` };

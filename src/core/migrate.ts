@@ -156,7 +156,8 @@ function withAppliedBefore(error: unknown, applied: readonly AppliedResult[], fr
   error.details.appliedBefore = applied.map((a) => a.script);
   error.details.databaseVersion = at;
   if (applied.length > 0) {
-    error.message += `\nApplied by this run before the failure (they stay): ${applied.map((a) => a.script).join(', ')}. The database is at version ${at ?? 'none'}.`;
+    error.message +=
+      `\nApplied by this run before the failure (they stay): ` + `${applied.map((a) => a.script).join(', ')}. The database is at version ${at ?? 'none'}.`;
   }
   return error;
 }

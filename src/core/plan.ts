@@ -63,7 +63,9 @@ export function planMigrations(files: readonly MigrationFile[], history: readonl
         code: 'REPAIR_NEEDED',
         file: row.script,
         ...(row.version ? { version: row.version } : {}),
-        message: `${row.script} failed${progress} in run ${row.runId ?? '?'}; finish or undo its statements by hand, then run \`safeshift repair\` to clear the failed entry`,
+        message:
+          `${row.script} failed${progress} in run ${row.runId ?? '?'}; finish or undo its statements by hand, ` +
+          `then run \`safeshift repair\` to clear the failed entry`,
       });
       continue;
     }
@@ -88,14 +90,18 @@ export function planMigrations(files: readonly MigrationFile[], history: readonl
         code: 'MISSING_MIGRATION',
         file: row.script,
         version: row.version,
-        message: `${row.script} (version ${row.version}) was applied but is no longer in the migrations folder; restore the file (migrations are forward-only: add a new one to change the schema)`,
+        message:
+          `${row.script} (version ${row.version}) was applied but is no longer in the migrations folder; ` +
+          `restore the file (migrations are forward-only: add a new one to change the schema)`,
       });
     } else if (row.checksum !== null && row.checksum !== file.checksum) {
       problems.push({
         code: 'CHECKSUM_MISMATCH',
         file: file.script,
         version: row.version,
-        message: `${file.script} was edited after it was applied (checksum ${short(row.checksum)} applied, ${short(file.checksum)} on disk); put the applied text back and add a new migration, or run \`safeshift repair\` if the edit only changed comments or whitespace`,
+        message:
+          `${file.script} was edited after it was applied (checksum ${short(row.checksum)} applied, ${short(file.checksum)} on disk); ` +
+          `put the applied text back and add a new migration, or run \`safeshift repair\` if the edit only changed comments or whitespace`,
       });
     }
     applied.push({ row, ...fileFor(file) });
@@ -115,7 +121,9 @@ export function planMigrations(files: readonly MigrationFile[], history: readonl
       problems.push({
         code: 'TARGET_BEHIND',
         version: options.target.text,
-        message: `target version ${options.target.text} is older than the database's version ${currentVersion.text}; migrations are forward-only (restore a snapshot to go back)`,
+        message:
+          `target version ${options.target.text} is older than the database's version ${currentVersion.text}; ` +
+          `migrations are forward-only (restore a snapshot to go back)`,
       });
     }
   }
@@ -134,7 +142,9 @@ export function planMigrations(files: readonly MigrationFile[], history: readonl
         code: 'OUT_OF_ORDER',
         file: f.script,
         version: f.version.text,
-        message: `${f.script} (version ${f.version.text}) is pending but the database is already at ${currentVersion.text}; give it a higher version, or pass --out-of-order to apply it anyway`,
+        message:
+          `${f.script} (version ${f.version.text}) is pending but the database is already at ${currentVersion.text}; ` +
+          `give it a higher version, or pass --out-of-order to apply it anyway`,
       });
       continue;
     }

@@ -17,21 +17,29 @@ const QUOTE_CHARS = 60;
 /** What each kind would do inside the transaction safeshift runs a migration in. */
 const IN_TRANSACTION: Record<TransactionStmtKind, string> = {
   TRANS_STMT_BEGIN:
-    'starts a transaction inside the one safeshift already runs this migration in (Postgres only warns), so the file reads as if it controlled a transaction it does not',
+    'starts a transaction inside the one safeshift already runs this migration in (Postgres only warns), ' +
+    'so the file reads as if it controlled a transaction it does not',
   TRANS_STMT_START:
-    'starts a transaction inside the one safeshift already runs this migration in (Postgres only warns), so the file reads as if it controlled a transaction it does not',
+    'starts a transaction inside the one safeshift already runs this migration in (Postgres only warns), ' +
+    'so the file reads as if it controlled a transaction it does not',
   TRANS_STMT_COMMIT:
-    'commits the statements before it on their own: a later failure would leave them applied although the migration is reported as rolled back, and the statements after it would run outside any transaction',
+    'commits the statements before it on their own: a later failure would leave them applied although the migration is reported as rolled back, ' +
+    'and the statements after it would run outside any transaction',
   TRANS_STMT_ROLLBACK:
-    'discards the statements before it, while the statements after it and the history row still run: the migration would be recorded as applied without its changes',
+    'discards the statements before it, while the statements after it and the history row still run: ' +
+    'the migration would be recorded as applied without its changes',
   TRANS_STMT_SAVEPOINT:
-    'cannot catch an error here (the file runs as one query, and its first error ends the whole migration), and a ROLLBACK TO would silently undo part of a migration recorded as applied',
+    'cannot catch an error here (the file runs as one query, and its first error ends the whole migration), ' +
+    'and a ROLLBACK TO would silently undo part of a migration recorded as applied',
   TRANS_STMT_RELEASE:
-    'cannot catch an error here (the file runs as one query, and its first error ends the whole migration), and a ROLLBACK TO would silently undo part of a migration recorded as applied',
+    'cannot catch an error here (the file runs as one query, and its first error ends the whole migration), ' +
+    'and a ROLLBACK TO would silently undo part of a migration recorded as applied',
   TRANS_STMT_ROLLBACK_TO:
-    'silently undoes part of a migration that is then recorded as applied (it cannot catch an error here: the file runs as one query, and its first error ends the whole migration)',
+    'silently undoes part of a migration that is then recorded as applied (it cannot catch an error here: ' +
+    'the file runs as one query, and its first error ends the whole migration)',
   TRANS_STMT_PREPARE:
-    "hands the migration's transaction, with its history row and its locks, to a prepared transaction that stays open until someone commits or rolls it back by hand",
+    "hands the migration's transaction, with its history row and its locks, " +
+    'to a prepared transaction that stays open until someone commits or rolls it back by hand',
   TRANS_STMT_COMMIT_PREPARED: "finishes a prepared transaction that is not this migration's, and Postgres refuses it inside a transaction anyway",
   TRANS_STMT_ROLLBACK_PREPARED: "finishes a prepared transaction that is not this migration's, and Postgres refuses it inside a transaction anyway",
 };

@@ -24,7 +24,10 @@ export async function finishStep(state: WorkflowState, args: { status: RunStatus
     caught && args.status === 'rolled-back'
       ? {
           ...caught,
-          message: `${caught.message}\nThe run then brought production back to its state before the run${state.snapshot ? ` (the snapshot taken before any change is ${(await ctx.ledger.getRun(run.runId))?.snapshotId ?? 'recorded'})` : ''} and resumed every API.`,
+          message:
+            `${caught.message}\nThe run then brought production back to its state before the ` +
+            `run${state.snapshot ? ` (the snapshot taken before any change is ${(await ctx.ledger.getRun(run.runId))?.snapshotId ?? 'recorded'})` : ''}` +
+            ` and resumed every API.`,
         }
       : caught;
   // A run refused before its first step recorded it (the very first write failed) is recorded now.
@@ -81,7 +84,9 @@ async function standingOf(state: WorkflowState, ctx: StepContext): Promise<RunSt
     ...(productionNote ? { productionNote } : {}),
     stillQuiesced,
     lock: 'kept',
-    next: `look at production "${run.database}" and the run's snapshot; then \`safeshift quiesced --resume --database ${run.database}\` puts back what is still stopped, and \`safeshift unlock --break --database ${run.database}\` frees the database once it is safe`,
+    next:
+      `look at production "${run.database}" and the run's snapshot; then \`safeshift quiesced --resume --database ${run.database}\` ` +
+      `puts back what is still stopped, and \`safeshift unlock --break --database ${run.database}\` frees the database once it is safe`,
   };
 }
 

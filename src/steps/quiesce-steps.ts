@@ -78,7 +78,8 @@ export async function confirmQuiescedStep(state: WorkflowState, ctx: StepContext
   if (lost.length > 0) {
     throw new SafeshiftError(
       'QUIESCE_LOST',
-      `no longer quiesced: ${lost.join('; ')}. Something brought ${lost.length === 1 ? 'it' : 'them'} back while the run had ${lost.length === 1 ? 'it' : 'them'} stopped ` +
+      `no longer quiesced: ${lost.join('; ')}. Something brought ${lost.length === 1 ? 'it' : 'them'} ` +
+        `back while the run had ${lost.length === 1 ? 'it' : 'them'} stopped ` +
         '(a restart, a deploy, a person); production was not changed by this run, which stops here. Find what restarted it, then run the upgrade again',
       { outcome: 'rolled-back', details: { lost } },
     );

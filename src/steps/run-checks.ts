@@ -39,7 +39,8 @@ async function checkTarget(run: RunInput, ctx: StepContext): Promise<void> {
   if (ctx.ledger.databaseName !== undefined && ctx.ledger.databaseName === run.database) {
     throw new SafeshiftError(
       'TARGET_REFUSED',
-      `"${run.database}" is the database safeshift keeps its ledger in; restoring or migrating it would rewind the record of every run. Give the application's database`,
+      `"${run.database}" is the database safeshift keeps its ledger in; ` +
+        `restoring or migrating it would rewind the record of every run. Give the application's database`,
     );
   }
   const problem = await ctx.connector.targetProblem?.(run.database);
@@ -66,7 +67,8 @@ async function checkQuiesce(run: RunInput, ctx: StepContext): Promise<void> {
       : `\`safeshift quiesced --resume --database ${run.database}\` resumes each to the state its run recorded`;
     throw new SafeshiftError(
       'STILL_QUIESCED',
-      `${left.map((q) => `${q.apiId} (run ${q.runId})`).join(', ')} ${left.length === 1 ? 'is' : 'are'} still recorded as quiesced for "${run.database}" by a run that did not finish; ` +
+      `${left.map((q) => `${q.apiId} (run ${q.runId})`).join(', ')} ${left.length === 1 ? 'is' : 'are'} ` +
+        `still recorded as quiesced for "${run.database}" by a run that did not finish; ` +
         `a new ${run.kind} would take that stopped state for the one to go back to. Put ${left.length === 1 ? 'it' : 'them'} back first: ${fix}`,
       { details: { apis: left.map((q) => q.apiId), runs: [...new Set(left.map((q) => q.runId))] } },
     );
@@ -94,7 +96,8 @@ async function checkQuiesce(run: RunInput, ctx: StepContext): Promise<void> {
     if (hold.holds) {
       throw new SafeshiftError(
         'ALREADY_QUIESCED',
-        `${quiescer.id} is already stopped (${hold.evidence}), and no unfinished run recorded what it was before; the run would take stopped for its normal state and never start it again. ` +
+        `${quiescer.id} is already stopped (${hold.evidence}), and no unfinished run recorded what it was before; ` +
+          `the run would take stopped for its normal state and never start it again. ` +
           'Bring it back to how it normally runs, then start the run again',
         { details: { api: quiescer.id, evidence: hold.evidence } },
       );

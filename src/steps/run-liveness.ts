@@ -61,5 +61,8 @@ export function shownStatus(run: RunRecord): RunRecord['status'] | 'interrupted'
 export function interruptedNote(run: RunRecord): string {
   const where = run.checkpoint ? ` at ${run.checkpoint.state}` : ' before its first step finished';
   const who = run.owner ? ` (its process ${run.owner.pid} on ${run.owner.host} is gone)` : '';
-  return `${run.kind} run ${run.runId} of "${run.database}" was interrupted${where}${who}; \`safeshift recover --database ${run.database}\` finishes it or rolls it back and resumes every API`;
+  return (
+    `${run.kind} run ${run.runId} of "${run.database}" was interrupted${where}${who}; \`safeshift ` +
+    `recover --database ${run.database}\` finishes it or rolls it back and resumes every API`
+  );
 }

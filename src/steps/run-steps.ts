@@ -59,7 +59,8 @@ export async function restorePreflightStep(state: WorkflowState, ctx: StepContex
   if (record?.kind === 'retired' || record?.kind === 'failed') {
     throw new SafeshiftError(
       'SNAPSHOT_NOT_FOUND',
-      `${snapshotId} is not a snapshot but the database run ${record.runId} replaced, kept until ${record.keepUntil ?? 'an operator deletes it'}; restore from a pre-upgrade or safety snapshot (\`safeshift snapshots\`)`,
+      `${snapshotId} is not a snapshot but the database run ${record.runId} replaced, kept until ${record.keepUntil ?? 'an operator deletes it'}; ` +
+        `restore from a pre-upgrade or safety snapshot (\`safeshift snapshots\`)`,
     );
   }
   const owner = record?.database ?? tags?.database;

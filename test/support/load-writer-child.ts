@@ -15,7 +15,10 @@ const writer = startWriter({ ...options, log: (line) => log.push(line) });
 serveParent(
   null,
   {
-    /** Stops writing, waits for the requests in flight and answers with the report and every unexpected line it logged; the process exits when the parent then lets go of it. */
+    /**
+     * Stops writing, waits for the requests in flight and answers with the report and every unexpected line it logged;
+     * the process exits when the parent then lets go of it.
+     */
     stop: async () => {
       const report = await writer.stop();
       return { report, log };

@@ -158,7 +158,8 @@ export class AuroraClusterFleet implements Fleet {
       if (!source) {
         throw new SafeshiftError(
           'DATABASE_NOT_FOUND',
-          `DB cluster ${sourceId}, which snapshot ${snapshotId} was taken of, does not exist; safeshift copies its network and settings to the clone and cannot guess them`,
+          `DB cluster ${sourceId}, which snapshot ${snapshotId} was taken of, does not exist; ` +
+            `safeshift copies its network and settings to the clone and cannot guess them`,
         );
       }
       await this.rds.send(

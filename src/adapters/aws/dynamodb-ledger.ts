@@ -385,7 +385,8 @@ function update(fields: Item, keepFirst: Item = {}, condition?: Condition) {
 }
 
 /** The record an item holds: the item without its key attributes. The ledger wrote it from a T (toItem, the updates). */
-// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- a read of the ledger's own items: each call names the record type it stored there
+/* eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters --
+   a read of the ledger's own items: each call names the record type it stored there */
 function fromItem<T>(item: Item): T {
   return Object.fromEntries(Object.entries(item).filter(([k]) => !KEY_ATTRIBUTES.has(k))) as T;
 }
@@ -405,7 +406,8 @@ function lockedError(lock: LockRecord, now: Date): LockedError {
   const stale = leftMs <= 0;
   const head = `database ${lock.database} is locked by run ${lock.owner}, which took the lock ${duration(ageMs)} ago (${lock.acquiredAt})`;
   const message = stale
-    ? `${head}. The lock is stale: it expired ${duration(-leftMs)} ago, so that run has probably stopped. It is not taken over silently: once you are sure run ${lock.owner} is no longer working on ${lock.database}, break the lock on purpose and start again.`
+    ? `${head}. The lock is stale: it expired ${duration(-leftMs)} ago, so that run has probably stopped. It is not taken over silently: ` +
+      `once you are sure run ${lock.owner} is no longer working on ${lock.database}, break the lock on purpose and start again.`
     : `${head}; it expires in ${duration(leftMs)}. Wait for that run to finish, or stop it first.`;
   return new LockedError(message, { database: lock.database, owner: lock.owner, acquiredAt: lock.acquiredAt, expiresAt: lock.expiresAt, ageMs, stale });
 }

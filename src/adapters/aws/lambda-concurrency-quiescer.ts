@@ -84,7 +84,8 @@ export class LambdaConcurrencyQuiescer implements Quiescer {
     if (prior !== null && !(typeof prior === 'number' && Number.isInteger(prior) && prior >= 0)) {
       throw new SafeshiftError(
         'QUIESCE_FAILED',
-        `the recorded state of ${this.id} is ${JSON.stringify(prior)}, not a reserved concurrency (a whole number or null); it was left at 0. Put back what it had by hand (aws lambda put-function-concurrency, or delete-function-concurrency for none)`,
+        `the recorded state of ${this.id} is ${JSON.stringify(prior)}, not a reserved concurrency (a whole number or null); it was left at 0. ` +
+          `Put back what it had by hand (aws lambda put-function-concurrency, or delete-function-concurrency for none)`,
         { outcome: 'needs-operator' },
       );
     }

@@ -4,13 +4,13 @@
  * project ALL attributes. The table has no TTL attribute on purpose: a run lock must never vanish
  * by expiry, because an expired lock is reported as stale and broken on purpose, never silently.
  *
- * | item       | pk                 | sk                 | gsi1pk (byDatabase) | gsi1sk                            | gsi2pk (byType) | gsi2sk                   |
- * |------------|--------------------|--------------------|---------------------|-----------------------------------|-----------------|--------------------------|
- * | run lock   | `DB#<database>`    | `LOCK`             | –                   | –                                 | –               | –                        |
- * | run        | `RUN#<runId>`      | `RUN`              | `DB#<database>`     | `RUN#<startedAt>#<runId>`         | `RUN`           | `<startedAt>#<runId>`    |
- * | quiesced   | `RUN#<runId>`      | `QUIESCE#<apiId>`  | `DB#<database>`     | `QUIESCE#<runId>#<apiId>`         | `QUIESCE`       | `<runId>#<apiId>`        |
- * | rehearsal  | `RUN#<runId>`      | `REHEARSAL`        | `DB#<database>`     | `REHEARSAL#<createdAt>#<runId>`   | `REHEARSAL`     | `<createdAt>#<runId>`    |
- * | snapshot   | `SNAP#<snapshotId>`| `SNAP`             | `DB#<database>`     | `SNAP#<createdAt>#<snapshotId>`   | `SNAP`          | `<createdAt>#<snapshotId>` |
+ * | item      | pk                  | sk                | gsi1pk (byDatabase) | gsi1sk                          | gsi2pk (byType) | gsi2sk
+ * |-----------|---------------------|-------------------|---------------------|---------------------------------|-----------------|----------------------------
+ * | run lock  | `DB#<database>`     | `LOCK`            | –                   | –                               | –               | –
+ * | run       | `RUN#<runId>`       | `RUN`             | `DB#<database>`     | `RUN#<startedAt>#<runId>`       | `RUN`           | `<startedAt>#<runId>`
+ * | quiesced  | `RUN#<runId>`       | `QUIESCE#<apiId>` | `DB#<database>`     | `QUIESCE#<runId>#<apiId>`       | `QUIESCE`       | `<runId>#<apiId>`
+ * | rehearsal | `RUN#<runId>`       | `REHEARSAL`       | `DB#<database>`     | `REHEARSAL#<createdAt>#<runId>` | `REHEARSAL`     | `<createdAt>#<runId>`
+ * | snapshot  | `SNAP#<snapshotId>` | `SNAP`            | `DB#<database>`     | `SNAP#<createdAt>#<snapshotId>` | `SNAP`          | `<createdAt>#<snapshotId>`
  *
  * Why this shape: everything a running step reads back by id (a run, its quiesced APIs, a snapshot,
  * the lock) is under its own partition key and read with strong consistency; the lists a person asks

@@ -49,7 +49,8 @@ export class AwsQuiescerFactory implements QuiescerFactory {
     if (this.opts.fallback && (kind === 'db-role' || kind === 'http')) return this.opts.fallback.create(spec, databaseId);
     if (kind === 'db-role' || kind === 'http') {
       throw new OptionError(
-        `quiesce spec "${spec}": ${kind}: quiescers are not set up in this AWS deployment; use lambda:FUNCTION_NAME_OR_ARN, or configure the deployment with a fallback quiescer factory`,
+        `quiesce spec "${spec}": ${kind}: quiescers are not set up in this AWS deployment; ` +
+          `use lambda:FUNCTION_NAME_OR_ARN, or configure the deployment with a fallback quiescer factory`,
       );
     }
     throw new OptionError(

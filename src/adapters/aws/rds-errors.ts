@@ -7,18 +7,21 @@ interface Translation {
 }
 
 const quotaAdvice = (quota: string) => (what: string) =>
-  `${what}: the account's "${quota}" quota is used up in this region. Delete what is no longer needed or ask AWS for a higher quota (Service Quotas, Amazon RDS), then run again; nothing was created.`;
+  `${what}: the account's "${quota}" quota is used up in this region. Delete what is no longer needed ` +
+  `or ask AWS for a higher quota (Service Quotas, Amazon RDS), then run again; nothing was created.`;
 
 const capacity: Translation = {
   code: 'INSUFFICIENT_CAPACITY',
   advice: (what) =>
-    `${what}: AWS has no capacity for this instance class in the availability zone right now. Run again later, or give the subnet group more availability zones; nothing was created.`,
+    `${what}: AWS has no capacity for this instance class in the availability zone right now. ` +
+    `Run again later, or give the subnet group more availability zones; nothing was created.`,
 };
 
 const kms: Translation = {
   code: 'KMS_KEY_NOT_ACCESSIBLE',
   advice: (what) =>
-    `${what}: the KMS key that encrypts the database cannot be used. It is disabled or pending deletion, or safeshift's role lacks kms:CreateGrant and kms:DescribeKey on it. Enable the key or grant the role access, then run again.`,
+    `${what}: the KMS key that encrypts the database cannot be used. It is disabled or pending deletion, ` +
+    `or safeshift's role lacks kms:CreateGrant and kms:DescribeKey on it. Enable the key or grant the role access, then run again.`,
 };
 
 const invalidState: Translation = {

@@ -109,7 +109,8 @@ export class RdsInstanceFleet implements Fleet {
     if (!source) {
       throw new SafeshiftError(
         'DATABASE_NOT_FOUND',
-        `DB instance ${sourceId}, which snapshot ${snapshotId} was taken of, does not exist; safeshift copies its network and settings to the clone and cannot guess them`,
+        `DB instance ${sourceId}, which snapshot ${snapshotId} was taken of, does not exist; ` +
+          `safeshift copies its network and settings to the clone and cannot guess them`,
       );
     }
     try {

@@ -66,7 +66,8 @@ export function assertDeletable(id: string, noun: string, map: TagMap, of: 'snap
     const allowed = of === 'snapshot' ? SNAPSHOT_KINDS : DATABASE_KINDS;
     throw new SafeshiftError(
       'NOT_SAFESHIFT_RESOURCE',
-      `${noun} ${id} does not carry safeshift's tags (${SafeshiftTagKeys.kind} = ${allowed.join(' or ')}, with ${SafeshiftTagKeys.runId} and ${SafeshiftTagKeys.database}); safeshift only deletes what it made, so it was left alone`,
+      `${noun} ${id} does not carry safeshift's tags (${SafeshiftTagKeys.kind} = ${allowed.join(' or ')}, ` +
+        `with ${SafeshiftTagKeys.runId} and ${SafeshiftTagKeys.database}); safeshift only deletes what it made, so it was left alone`,
       { details: { id, tags: map } },
     );
   }

@@ -88,7 +88,8 @@ export async function swapStep(driver: RenameDriver, production: string, replace
     if (prod.tags[SafeshiftTagKeys.database] !== production) {
       throw new SafeshiftError(
         'INVALID_STATE',
-        `${retiredId} exists and ${replacement} does not, but ${noun} ${production} is not the swapped-in replacement (it has no ${SafeshiftTagKeys.database}=${production} tag); look at all three before going on`,
+        `${retiredId} exists and ${replacement} does not, but ${noun} ${production} is not the swapped-in ` +
+          `replacement (it has no ${SafeshiftTagKeys.database}=${production} tag); look at all three before going on`,
       );
     }
     return { phase: 'done', detail: `${production} already is the former ${replacement}; the old one is ${retiredId}` };

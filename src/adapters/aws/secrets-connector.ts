@@ -142,7 +142,9 @@ export class SecretsConnector implements Connector {
     } catch {
       /* reported below, without the text */
     }
-    if (!parsed) throw new ConnectionError(`the database secret ${arn} is not a JSON object; expected the RDS secret format {"username": …, "password": …}`);
+    if (!parsed) {
+      throw new ConnectionError(`the database secret ${arn} is not a JSON object; expected the RDS secret format {"username": …, "password": …}`);
+    }
     const username = 'username' in parsed ? parsed.username : undefined;
     const password = 'password' in parsed ? parsed.password : undefined;
     const dbname = 'dbname' in parsed ? parsed.dbname : undefined;

@@ -53,7 +53,8 @@ export async function resolveDeployment(ref: DeploymentRef, workflow: WorkflowKi
     if (!found) {
       throw new SafeshiftError(
         'BAD_OPTION',
-        `no state machine named ${name} in this account and region; is stack ${ref.stack} deployed here (check --region), and was SafeUpgrade given another namePrefix? --state-machine-arn names it directly`,
+        `no state machine named ${name} in this account and region; is stack ${ref.stack} deployed here (check --region), ` +
+          `and was SafeUpgrade given another namePrefix? --state-machine-arn names it directly`,
       );
     }
     stateMachineArn = found;

@@ -129,7 +129,8 @@ export class SfnTrigger {
     const existing = await this.call(() => this.sfn.send(new DescribeExecutionCommand({ executionArn })));
     const same = existing.input === input;
     this.log(
-      `run ${runName} was already started (${existing.status ?? 'unknown'}); following it instead of starting another${same ? '' : ', although it was started with other options'}`,
+      `run ${runName} was already started (${existing.status ?? 'unknown'}); ` +
+        `following it instead of starting another${same ? '' : ', although it was started with other options'}`,
     );
     return { executionArn, runName, runId: runIdIn(existing.input) ?? runId, attached: true };
   }

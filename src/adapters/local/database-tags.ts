@@ -96,7 +96,8 @@ export function assertReusable(row: DatabaseRow, resource: 'snapshot' | 'databas
   const whose = t ? `safeshift run ${t.runId} (${t.kind} ${t.resource} of ${t.database})` : 'something other than safeshift (it has no safeshift tags)';
   throw new SafeshiftError(
     'ALREADY_EXISTS',
-    `database "${row.datname}" already exists and belongs to ${whose}, not to run ${want.runId}; it was left alone. Delete it or start the run with another id.`,
+    `database "${row.datname}" already exists and belongs to ${whose}, not to run ${want.runId}; ` +
+      `it was left alone. Delete it or start the run with another id.`,
   );
 }
 

@@ -73,7 +73,8 @@ export class DbRoleQuiescer implements Quiescer {
       if (state.is_super) {
         throw new SafeshiftError(
           'BAD_OPTION',
-          `${this.id}: "${this.role}" is a superuser; a superuser ignores CONNECT rights and can give itself LOGIN back, so locking it out cannot be relied on. Give the application a role of its own that is not a superuser`,
+          `${this.id}: "${this.role}" is a superuser; a superuser ignores CONNECT rights and can give itself LOGIN back, ` +
+            `so locking it out cannot be relied on. Give the application a role of its own that is not a superuser`,
         );
       }
       try {
@@ -82,7 +83,9 @@ export class DbRoleQuiescer implements Quiescer {
       } catch (error) {
         throw new SafeshiftError(
           'QUIESCE_FAILED',
-          `${this.id}: safeshift's role may not lock "${this.role}" out of "${this.databaseId}" (${error instanceof Error ? error.message : String(error)}); connect as a role with CREATEROLE and ADMIN OPTION on it, or as the database owner`,
+          `${this.id}: safeshift's role may not lock "${this.role}" out of ` +
+            `"${this.databaseId}" (${error instanceof Error ? error.message : String(error)}); ` +
+            `connect as a role with CREATEROLE and ADMIN OPTION on it, or as the database owner`,
           { cause: error },
         );
       } finally {

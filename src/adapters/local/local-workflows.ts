@@ -173,7 +173,8 @@ async function execute(ports: LocalPorts, run: RunInput, start: Start, options: 
         onFirst: requestStop,
         onSecond: (signal) =>
           ports.ctx.log.warn(
-            `${signal} again: leaving run ${run.runId} as it is${current ? ` at ${current}` : ''}; \`safeshift recover --run ${run.runId}\` continues it, or rolls it back, and resumes every API`,
+            `${signal} again: leaving run ${run.runId} as it is${current ? ` at ${current}` : ''}; \`safeshift ` +
+              `recover --run ${run.runId}\` continues it, or rolls it back, and resumes every API`,
           ),
       })
     : undefined;

@@ -142,7 +142,8 @@ function translate(error: unknown, url: URL, timeoutMs: number, timedOut = false
   } else if (state === SqlStates.objectNotInPrerequisiteState && raw.includes('not currently accepting connections')) {
     return new ConnectionError(
       `${what} ${where}: database "${database}" does not accept connections now (its ALLOW_CONNECTIONS is off). ` +
-        `A local snapshot closes it while it copies; if a safeshift run was interrupted then, \`safeshift recover --database ${database}\` opens it again as it was and finishes that run.`,
+        `A local snapshot closes it while it copies; if a safeshift run was interrupted ` +
+        `then, \`safeshift recover --database ${database}\` opens it again as it was and finishes that run.`,
       error,
       'DATABASE_CLOSED',
     );

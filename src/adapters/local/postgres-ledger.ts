@@ -123,7 +123,8 @@ export class PostgresLedger implements Ledger {
         );
       }
       throw new LockedError(
-        `database "${database}" is locked by run "${holder.owner}" (taken ${age} ago, expires in ${duration(-holder.expired_ms)}). Wait for it to finish, or see: safeshift runs --database ${database}`,
+        `database "${database}" is locked by run "${holder.owner}" (taken ${age} ago, expires in ${duration(-holder.expired_ms)}). ` +
+          `Wait for it to finish, or see: safeshift runs --database ${database}`,
         details,
       );
     }

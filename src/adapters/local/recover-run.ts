@@ -63,7 +63,9 @@ export async function recoverRun(ports: LocalPorts, options: RecoverOptions, wor
     return {
       run,
       repairs,
-      summary: `run ${run.runId} of "${run.database}" already ended (${run.status}); nothing to recover${repairs.length ? `. Repaired: ${repairs.join('; ')}` : ''}`,
+      summary:
+        `run ${run.runId} of "${run.database}" already ended (${run.status}); ` +
+        `nothing to recover${repairs.length ? `. Repaired: ${repairs.join('; ')}` : ''}`,
     };
   }
   if (liveness === 'alive') {
@@ -86,7 +88,8 @@ export async function recoverRun(ports: LocalPorts, options: RecoverOptions, wor
   if (lock && lock.owner !== run.runId) {
     throw new SafeshiftError(
       'LOCKED',
-      `database "${run.database}" is locked by another run (${lock.owner}) since ${lock.acquiredAt}; run ${run.runId} cannot be recovered while it holds the lock`,
+      `database "${run.database}" is locked by another run (${lock.owner}) since ${lock.acquiredAt}; ` +
+        `run ${run.runId} cannot be recovered while it holds the lock`,
       { details: { ...lock } },
     );
   }

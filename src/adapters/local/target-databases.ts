@@ -17,7 +17,9 @@ export async function targetProblem(admin: pg.Client, databaseId: string): Promi
   const tags = found ? parseTags(found.comment) : undefined;
   // Before the template check: safeshift's snapshots are templates too, and the better answer is whose.
   if (tags && tags.safeshift.database !== databaseId) {
-    return `"${databaseId}" is a ${tags.safeshift.kind} safeshift made for "${tags.safeshift.database}"; upgrade or restore "${tags.safeshift.database}" itself`;
+    return (
+      `"${databaseId}" is a ${tags.safeshift.kind} safeshift made for "${tags.safeshift.database}"; ` + `upgrade or restore "${tags.safeshift.database}" itself`
+    );
   }
   const { rows } = await admin.query<{ is_template: boolean }>('select datistemplate as is_template from pg_database where datname = $1', [databaseId]);
   if (rows[0]?.is_template) return `"${databaseId}" is a template database: every new database is copied from it`;

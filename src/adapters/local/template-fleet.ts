@@ -320,7 +320,8 @@ export class TemplateFleet implements Fleet {
         if (Date.now() + delay > deadline) {
           throw new SafeshiftError(
             'LOCK_TIMEOUT',
-            `${what}: the database is still in use by other sessions after ${Math.round(this.inUseWaitMs / 1000)} s (${messageOf(error)}); stop what keeps reconnecting and retry`,
+            `${what}: the database is still in use by other sessions after ${Math.round(this.inUseWaitMs / 1000)} s (${messageOf(error)}); ` +
+              `stop what keeps reconnecting and retry`,
             { cause: error, details: { sqlState: SqlStates.objectInUse } },
           );
         }

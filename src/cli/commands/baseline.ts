@@ -11,7 +11,8 @@ export const baselineCommand: Command = {
   summary: 'start the history of an existing database, or adopt a Flyway history',
   description:
     '--version N records the database as being at version N: files up to N are never run. ' +
-    "--from-flyway copies the applied migrations of flyway_schema_history into safeshift's history, after checking each file against the checksum Flyway recorded. " +
+    "--from-flyway copies the applied migrations of flyway_schema_history into safeshift's history, " +
+    'after checking each file against the checksum Flyway recorded. ' +
     "Refused (ALREADY_BASELINED) when safeshift's history already has rows.",
   examples: ['safeshift baseline --version 12', 'safeshift baseline --from-flyway --dir src/main/resources/db/migration'],
   options: {

@@ -33,7 +33,8 @@ export const consoleCommand: Command = {
     'safeshift console',
     'safeshift console --port 9000 --database-url postgres://admin@db:5432/shop --dir db/migrations',
     'safeshift console --stack ShopDatabase --region eu-west-1',
-    'AWS_REGION=eu-west-1 safeshift console --ledger-table safeshift-ledger --restore-state-machine arn:aws:states:eu-west-1:111122223333:stateMachine:safeshift-restore',
+    'AWS_REGION=eu-west-1 safeshift console --ledger-table safeshift-ledger ' +
+      '--restore-state-machine arn:aws:states:eu-west-1:111122223333:stateMachine:safeshift-restore',
   ],
   options: {
     'database-url': {

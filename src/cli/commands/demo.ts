@@ -9,8 +9,10 @@ export const demoCommand: Command = {
   summary: 'upgrade a busy example shop twice on the embedded PostgreSQL: one upgrade succeeds, one is rolled back',
   description:
     'Creates the database shop_demo with 100,000 orders on the embedded PostgreSQL, starts the example HTTP API and a writer posting orders to it, ' +
-    "then runs two upgrades while it writes: to version 3 (succeeds) and to version 5 (V4 applies, V5's CHECK fails on real rows; production is restored from the pre-upgrade snapshot). " +
-    "It prints each run's timeline, the quiesced window, the record of quiesced APIs, and the writes acknowledged by the API against the rows present afterwards.",
+    'then runs two upgrades while it writes: to version 3 (succeeds) and to version 5 (V4 applies, ' +
+    "V5's CHECK fails on real rows; production is restored from the pre-upgrade snapshot). " +
+    "It prints each run's timeline, the quiesced window, the record of quiesced APIs, " +
+    'and the writes acknowledged by the API against the rows present afterwards.',
   examples: ['npm start', 'safeshift demo --json'],
   options: {},
   usesDatabase: false,

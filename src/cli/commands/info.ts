@@ -8,14 +8,16 @@ export const infoCommand: Command = {
   name: 'info',
   summary: 'list applied and pending migrations, the schema version and compatible_from',
   description:
-    'Reads the history and the migrations folder and changes nothing. States: applied, baseline, failed, pending, missing (applied, file gone), changed (applied, file edited), out-of-order, below-baseline.',
+    'Reads the history and the migrations folder and changes nothing. States: applied, baseline, failed, pending, ' +
+    'missing (applied, file gone), changed (applied, file edited), out-of-order, below-baseline.',
   examples: ['safeshift info --dir migrations', 'safeshift info --json | jq .schemaVersion'],
   options: { ...DIR_OPTION, ...DATABASE_OPTIONS },
   usesDatabase: true,
   async run(input) {
     const report = await info({ client: await input.database(), dir: migrationsDir(input), history: historyLocation(input) });
     const lines = [
-      `Schema version: ${report.schemaVersion ?? 'none'}   compatible from: ${report.compatibleFrom ?? 'none'}${report.raisedBy ? ` (raised by ${report.raisedBy})` : ''}   pending: ${report.pending}`,
+      `Schema version: ${report.schemaVersion ?? 'none'}   compatible from: ${report.compatibleFrom ?? 'none'}` +
+        `${report.raisedBy ? ` (raised by ${report.raisedBy})` : ''}   pending: ${report.pending}`,
     ];
     if (report.migrations.length) {
       lines.push(

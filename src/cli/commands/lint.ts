@@ -11,7 +11,8 @@ export const lintCommand: Command = {
   summary: 'check migrations for changes that break running code or lock production',
   description:
     'Parses every migration with the real PostgreSQL parser. Errors (exit 2) in an expand migration: changes that break the code still running. ' +
-    'Warnings: what takes heavy locks. Acknowledge a finding with `-- safeshift:allow <rule> <reason>` (in the leading comments for the whole file, or just above the statement). Needs no database.',
+    'Warnings: what takes heavy locks. Acknowledge a finding with `-- safeshift:allow <rule> <reason>` ' +
+    '(in the leading comments for the whole file, or just above the statement). Needs no database.',
   examples: ['safeshift lint --dir migrations', 'safeshift lint --rules', 'safeshift lint --json'],
   options: {
     ...DIR_OPTION,
@@ -44,7 +45,8 @@ export const lintCommand: Command = {
         (f.allowed ? `\n  reason: ${f.allowed.reason}` : `\n  fix: ${f.fix}`),
     );
     lines.push(
-      `${plural(discovery.migrations.length, 'migration')} linted: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}, ${report.findings.filter((f) => f.allowed).length} acknowledged.`,
+      `${plural(discovery.migrations.length, 'migration')} linted: ${plural(report.errors, 'error')}, ` +
+        `${plural(report.warnings, 'warning')}, ${report.findings.filter((f) => f.allowed).length} acknowledged.`,
     );
     return { exitCode: report.errors > 0 ? 2 : 0, json: { ok: report.errors === 0, ...report }, text: lines.join('\n') };
   },

@@ -11,8 +11,10 @@ export const migrateCommand: Command = {
   summary: 'apply pending migrations, each in its own transaction with its history row',
   description:
     'Checks names, checksums, order, syntax and lint first and refuses (exit 2) before changing anything if any check fails. ' +
-    'Then applies each pending migration in its own transaction together with its history row; a no-transaction migration runs statement by statement and records its progress. ' +
-    'A second runner waits for the first (--lock-wait) and then fails with LOCKED. Exit 1: a migration failed and was rolled back; exit 3: a no-transaction migration failed midway and needs `repair`.',
+    'Then applies each pending migration in its own transaction together with its history row; ' +
+    'a no-transaction migration runs statement by statement and records its progress. ' +
+    'A second runner waits for the first (--lock-wait) and then fails with LOCKED. Exit 1: ' +
+    'a migration failed and was rolled back; exit 3: a no-transaction migration failed midway and needs `repair`.',
   examples: ['safeshift migrate --dir migrations', 'safeshift migrate --target 1.4 --dry-run', 'DATABASE_URL=postgres://app@db/app safeshift migrate --json'],
   options: {
     ...DIR_OPTION,
@@ -50,7 +52,8 @@ export const migrateCommand: Command = {
     });
     for (const w of result.warnings) {
       input.log.warn(
-        `${w.allowed ? 'allowed' : 'warning'} ${w.file}:${w.line}:${w.column} [${w.rule}] ${w.message}${w.allowed ? ` (reason: ${w.allowed.reason})` : `\n  fix: ${w.fix}`}`,
+        `${w.allowed ? 'allowed' : 'warning'} ${w.file}:${w.line}:${w.column} [${w.rule}] ` +
+          `${w.message}${w.allowed ? ` (reason: ${w.allowed.reason})` : `\n  fix: ${w.fix}`}`,
       );
     }
     const lines: string[] = [];
@@ -71,7 +74,8 @@ export const migrateCommand: Command = {
       lines.push(`Nothing to apply: the database is at version ${result.fromVersion ?? 'none'}.`);
     } else {
       lines.push(
-        `Applied ${plural(result.applied.length, 'migration')}: version ${result.fromVersion ?? 'none'} -> ${result.toVersion ?? 'none'} (run ${result.runId}).`,
+        `Applied ${plural(result.applied.length, 'migration')}: ` +
+          `version ${result.fromVersion ?? 'none'} -> ${result.toVersion ?? 'none'} (run ${result.runId}).`,
       );
       lines.push(
         table(

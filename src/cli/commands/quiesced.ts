@@ -11,7 +11,8 @@ export const quiescedCommand: Command = {
   summary: 'show the record of quiesced APIs: what was stopped, its prior state, when it was resumed; --resume puts back what a stopped run left',
   description:
     'Exit 0 when every API is resumed; exit 3 when something is still quiesced (a run that needs an operator), so a pipeline can alert on it. ' +
-    'With --resume, every API still recorded as quiesced is put back to the prior state its run recorded and marked resumed (a run still recorded as running is refused unless --force).',
+    'With --resume, every API still recorded as quiesced is put back to the prior state its ' +
+    'run recorded and marked resumed (a run still recorded as running is refused unless --force).',
   examples: ['safeshift quiesced', 'safeshift quiesced --active --json', 'safeshift quiesced --resume --database shop'],
   options: {
     ...WORKFLOW_OPTIONS,
@@ -31,7 +32,8 @@ export const quiescedCommand: Command = {
           if (run && runLiveness(run) === 'interrupted') {
             throw new SafeshiftError(
               'RUN_INTERRUPTED',
-              `run ${runId} was interrupted half-way; resuming its APIs alone would leave production where it stopped. \`safeshift recover --run ${runId}\` finishes or rolls it back and resumes them`,
+              `run ${runId} was interrupted half-way; resuming its APIs alone would leave production where ` +
+                `it stopped. \`safeshift recover --run ${runId}\` finishes or rolls it back and resumes them`,
             );
           }
           if (run?.status === 'running' && !input.values.force) {

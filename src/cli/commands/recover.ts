@@ -21,11 +21,16 @@ export const recoverCommand: Command = {
   name: 'recover',
   summary: 'finish a run whose process died: continue it from its checkpoint (or roll it back), resume every API, release the lock, clean up',
   description:
-    'A local upgrade, restore or rehearsal is checkpointed before every step. When its process dies, the run shows as interrupted and nothing else may start on its database. ' +
-    "recover refuses while the run's process is alive (exit 2); otherwise it takes the run's lock over, ends any of its SQL still running on the server, reopens a database a " +
-    'snapshot left closed and drops copies left half-made, then continues the state machine from the checkpoint, running the interrupted step again. A run that was asked to stop ' +
-    '(Ctrl-C), or --roll-back, is rolled back instead. Every API is resumed to the state the run recorded before it stopped it. Running it again changes nothing. ' +
-    'Exit 0: the run finished (or there was nothing to recover); 1: production is as it was before the run; 2: refused; 3: it needs an operator (see the output).',
+    'A local upgrade, restore or rehearsal is checkpointed before every step. When its process dies, ' +
+    'the run shows as interrupted and nothing else may start on its database. ' +
+    "recover refuses while the run's process is alive (exit 2); otherwise it takes the run's lock over, " +
+    'ends any of its SQL still running on the server, reopens a database a ' +
+    'snapshot left closed and drops copies left half-made, then continues the state machine from the checkpoint, ' +
+    'running the interrupted step again. A run that was asked to stop ' +
+    '(Ctrl-C), or --roll-back, is rolled back instead. Every API is resumed to the ' +
+    'state the run recorded before it stopped it. Running it again changes nothing. ' +
+    'Exit 0: the run finished (or there was nothing to recover); 1: production is as it was before the run; ' +
+    '2: refused; 3: it needs an operator (see the output).',
   examples: ['safeshift recover', 'safeshift recover --database shop --roll-back', 'safeshift recover --run 6f1c2a9b-… --json'],
   options: {
     ...WORKFLOW_OPTIONS,

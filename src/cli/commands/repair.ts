@@ -7,7 +7,8 @@ export const repairCommand: Command = {
   name: 'repair',
   summary: 'remove failed history entries and realign checksums with the files (after a manual fix)',
   description:
-    'Use it after a no-transaction migration failed midway and you finished or undid its statements by hand, or after a harmless edit (comments, whitespace) to an applied file. It never runs migration SQL. --dry-run shows what it would change.',
+    'Use it after a no-transaction migration failed midway and you finished or undid its statements by hand, or after a harmless edit (comments, ' +
+    'whitespace) to an applied file. It never runs migration SQL. --dry-run shows what it would change.',
   examples: ['safeshift repair --dry-run', 'safeshift repair --dir migrations'],
   options: { ...DIR_OPTION, ...DATABASE_OPTIONS, 'dry-run': { type: 'boolean', description: 'show what would change, change nothing' }, ...LOCK_OPTIONS },
   usesDatabase: true,
@@ -20,10 +21,9 @@ export const repairCommand: Command = {
       lockWaitMs: durationOption(input, 'lock-wait', '60s'),
     });
     const verb = r.dryRun ? 'would remove' : 'removed';
+    const removed = r.removedFailed.map((f) => `${f.script}${f.statementsTotal ? ` (${f.statementsApplied}/${f.statementsTotal} statements had run)` : ''}`);
     const lines = [
-      r.removedFailed.length
-        ? `${verb} failed entries: ${r.removedFailed.map((f) => `${f.script}${f.statementsTotal ? ` (${f.statementsApplied}/${f.statementsTotal} statements had run)` : ''}`).join(', ')}`
-        : 'no failed entries',
+      r.removedFailed.length ? `${verb} failed entries: ${removed.join(', ')}` : 'no failed entries',
       r.realigned.length
         ? `${r.dryRun ? 'would realign' : 'realigned'} checksums: ${r.realigned.map((x) => x.script).join(', ')}`
         : 'all checksums match their files',

@@ -12,7 +12,8 @@ export const restoreCommand: Command = {
   summary: 'bring a database back to one of its recorded snapshots (a safety snapshot is taken first)',
   description:
     'Only a snapshot recorded for this database can be restored (SNAPSHOT_FOREIGN otherwise, SNAPSHOT_NOT_FOUND when unknown). ' +
-    'Quiesces the APIs, takes a safety snapshot of the current state so the restore can itself be undone, brings in a database made from the snapshot, verifies and resumes. ' +
+    'Quiesces the APIs, takes a safety snapshot of the current state so the restore can itself be undone, ' +
+    'brings in a database made from the snapshot, verifies and resumes. ' +
     '`safeshift snapshots` lists what can be restored.',
   examples: [
     'safeshift restore --snapshot ss-pre-app-6f1c2a9b04d1 --quiesce db-role:app',

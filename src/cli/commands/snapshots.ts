@@ -7,7 +7,9 @@ export const snapshotsCommand: Command = {
   name: 'snapshots',
   summary: 'list the pre-upgrade and safety snapshots recorded for a database, and the databases runs replaced (kept for a while)',
   description:
-    "Each pre-upgrade or safety row is a snapshot `safeshift restore --snapshot ID` accepts for this database, with the schema version it holds. Retired and failed rows are databases a run replaced, which may hold writes nothing else has: kept until the time shown, then deleted by a later run's cleanup.",
+    'Each pre-upgrade or safety row is a snapshot `safeshift restore --snapshot ID` accepts for this database, ' +
+    'with the schema version it holds. Retired and failed rows are databases a run replaced, ' +
+    "which may hold writes nothing else has: kept until the time shown, then deleted by a later run's cleanup.",
   examples: ['safeshift snapshots', 'safeshift snapshots --json'],
   options: { ...WORKFLOW_OPTIONS, all: { type: 'boolean', description: 'include rehearsal and deleted snapshots' } },
   usesDatabase: true,

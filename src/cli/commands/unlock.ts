@@ -6,7 +6,8 @@ export const unlockCommand: Command = {
   name: 'unlock',
   summary: 'show, or with --break remove, the run lock of a database (left by a crashed run)',
   description:
-    'A run holds the lock of its database from preflight to its end. A lock left by a crashed run is never taken over silently: this shows its owner and age, and --break removes it. Check `safeshift runs` and `safeshift quiesced` first.',
+    'A run holds the lock of its database from preflight to its end. A lock left by a crashed run is never taken over silently: ' +
+    'this shows its owner and age, and --break removes it. Check `safeshift runs` and `safeshift quiesced` first.',
   examples: ['safeshift unlock', 'safeshift unlock --break'],
   options: { ...WORKFLOW_OPTIONS, break: { type: 'boolean', description: 'remove the lock' } },
   usesDatabase: true,

@@ -13,8 +13,10 @@ export const upgradeCommand: Command = {
   summary: 'rehearse on a clone, quiesce the APIs, snapshot, migrate, verify, resume; restore the snapshot on failure',
   description:
     'Runs state-machines/upgrade.asl.json in-process: preflight (refuses with exit 2 before any change), a rehearsal on a clone of production, ' +
-    'quiesce of every API given with --quiesce (its state recorded in the ledger first), a pre-upgrade snapshot, promote (in-place, or swap in a migrated clone), ' +
-    'verify (verify/*.sql beside the migrations folder), resume, clean up. Any failure after quiesce brings production back to the pre-upgrade snapshot and resumes the APIs (exit 1). ' +
+    'quiesce of every API given with --quiesce (its state recorded in the ledger first), ' +
+    'a pre-upgrade snapshot, promote (in-place, or swap in a migrated clone), ' +
+    'verify (verify/*.sql beside the migrations folder), resume, clean up. ' +
+    'Any failure after quiesce brings production back to the pre-upgrade snapshot and resumes the APIs (exit 1). ' +
     'Exit 3 means it could not put things back by itself and says what state things are in.',
   examples: [
     'safeshift upgrade --dir migrations --quiesce db-role:app --quiesce http:http://127.0.0.1:8080/maintenance',

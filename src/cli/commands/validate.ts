@@ -8,7 +8,9 @@ export const validateCommand: Command = {
   name: 'validate',
   summary: 'check the folder against the history: checksums, missing files, order, names, syntax',
   description:
-    'Reports every problem at once and changes nothing: CHECKSUM_MISMATCH (an applied file was edited), MISSING_MIGRATION (an applied file was deleted), OUT_OF_ORDER (a pending version below the applied maximum, unless --out-of-order), DUPLICATE_VERSION, BAD_MIGRATION_NAME, BAD_DIRECTIVE, REPAIR_NEEDED and SYNTAX_ERROR. Exit 0 when clean, 2 otherwise.',
+    'Reports every problem at once and changes nothing: CHECKSUM_MISMATCH (an applied file was edited), ' +
+    'MISSING_MIGRATION (an applied file was deleted), OUT_OF_ORDER (a pending version below the applied maximum, unless --out-of-order), ' +
+    'DUPLICATE_VERSION, BAD_MIGRATION_NAME, BAD_DIRECTIVE, REPAIR_NEEDED and SYNTAX_ERROR. Exit 0 when clean, 2 otherwise.',
   examples: ['safeshift validate --dir migrations', 'safeshift validate --json'],
   options: { ...DIR_OPTION, ...DATABASE_OPTIONS, 'out-of-order': { type: 'boolean', description: 'accept pending versions below the highest applied one' } },
   usesDatabase: true,

@@ -71,7 +71,8 @@ export const COLUMN_RULES: readonly LintRule[] = [
             `and every insert by the application version still running (which does not know ${column}) fails`,
           fix:
             `give it a DEFAULT (\`ADD COLUMN ${column} … NOT NULL DEFAULT …\`; a non-volatile default needs no table rewrite since Postgres 11), ` +
-            `or add it nullable now and set it NOT NULL in a contract migration once all running code writes it; or ${allowHint('add-column-not-null-without-default')}`,
+            `or add it nullable now and set it NOT NULL in a contract migration once all running code writes it; ` +
+            `or ${allowHint('add-column-not-null-without-default')}`,
         };
       });
     },
@@ -92,7 +93,9 @@ export const COLUMN_RULES: readonly LintRule[] = [
         const table = relationName(alter.relation);
         hits.push({
           offset: ctx.commandOffset(index),
-          message: `dropping the default of NOT NULL column ${table}.${cmd.name} makes every insert by the application version still running that omits ${cmd.name} fail`,
+          message:
+            `dropping the default of NOT NULL column ${table}.${cmd.name} makes every ` +
+            `insert by the application version still running that omits ${cmd.name} fail`,
           fix: contractFix('drop-default-on-not-null', `all running code writes ${cmd.name} itself`),
         });
       }

@@ -34,7 +34,9 @@ export const LOCK_TIMEOUT_RULE: LintRule = {
         message:
           `this statement takes ${/^[AE]/.test(worst.mode) ? 'an' : 'a'} ${worst.mode} lock on ${table} with no lock timeout (${ctx.lockTimeout.source}): ` +
           `if another transaction holds ${table}, it waits, and every query on ${table} queues behind it until that transaction ends`,
-        fix: `${ctx.lockTimeout.remedy}, so the statement gives up and can be retried instead of stalling the application; or ${allowHint('missing-lock-timeout')}`,
+        fix:
+          `${ctx.lockTimeout.remedy}, so the statement gives up and can be retried ` +
+          `instead of stalling the application; or ${allowHint('missing-lock-timeout')}`,
       },
     ];
   },

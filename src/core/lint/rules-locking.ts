@@ -53,7 +53,9 @@ export const LOCKING_RULES: readonly LintRule[] = [
         const table = relationName(index.relation);
         return [
           {
-            message: `CREATE INDEX on existing table ${table} holds a SHARE lock that blocks every insert, update and delete on ${table} until the index is built`,
+            message:
+              `CREATE INDEX on existing table ${table} holds a SHARE lock that blocks every insert, ` +
+              `update and delete on ${table} until the index is built`,
             fix: `use CREATE INDEX CONCURRENTLY in a migration with \`-- safeshift:no-transaction\`, or ${allowHint('create-index-not-concurrently')}`,
           },
         ];
@@ -91,7 +93,8 @@ export const LOCKING_RULES: readonly LintRule[] = [
           fix:
             column === undefined
               ? `add it with NOT VALID (\`ALTER TABLE ${table} ADD CONSTRAINT … FOREIGN KEY (…) REFERENCES ${target} NOT VALID\`), ` +
-                `then \`ALTER TABLE ${table} VALIDATE CONSTRAINT …\` in a later migration, which does not block writes; or ${allowHint('foreign-key-without-not-valid')}`
+                `then \`ALTER TABLE ${table} VALIDATE CONSTRAINT …\` in a later migration, ` +
+                `which does not block writes; or ${allowHint('foreign-key-without-not-valid')}`
               : `add ${column} without REFERENCES, then \`ALTER TABLE ${table} ADD CONSTRAINT … FOREIGN KEY (${column}) REFERENCES ${target} NOT VALID\` ` +
                 `and \`VALIDATE CONSTRAINT …\` in a later migration, which does not block writes; or ${allowHint('foreign-key-without-not-valid')}`,
         };
@@ -107,7 +110,9 @@ export const LOCKING_RULES: readonly LintRule[] = [
       return addedConstraints(ctx, (constraint, table, column) => {
         if (constraint.contype !== 'CONSTR_CHECK' || constraint.skip_validation) return undefined;
         return {
-          message: `adding a CHECK constraint to existing table ${table} checks every row while holding an ACCESS EXCLUSIVE lock that blocks every query on ${table}`,
+          message:
+            `adding a CHECK constraint to existing table ${table} checks every row ` +
+            `while holding an ACCESS EXCLUSIVE lock that blocks every query on ${table}`,
           fix:
             `${column === undefined ? 'add it' : `add ${column} without the CHECK, then add the constraint`} with NOT VALID ` +
             `(\`ALTER TABLE ${table} ADD CONSTRAINT … CHECK (…) NOT VALID\`), then \`ALTER TABLE ${table} VALIDATE CONSTRAINT …\` ` +

@@ -26,7 +26,9 @@ export const REMOVAL_RULES: readonly LintRule[] = [
         if (ctx.isNew(table)) continue;
         const name = relationName(table);
         hits.push({
-          message: `DROP TABLE ${name} removes a table that the application version still running may read or write; its queries fail as soon as this migration commits`,
+          message:
+            `DROP TABLE ${name} removes a table that the application version still running may read or write; ` +
+            `its queries fail as soon as this migration commits`,
           fix: contractFix('drop-table', `no running code uses ${name}`),
         });
       }
@@ -40,7 +42,9 @@ export const REMOVAL_RULES: readonly LintRule[] = [
     expandOnly: true,
     check(ctx) {
       return tableCommands(ctx, 'AT_DropColumn', (cmd, table) => ({
-        message: `dropping column ${table}.${cmd.name ?? '?'} breaks the application version still running: every query that reads or writes ${cmd.name ?? '?'} fails as soon as this migration commits`,
+        message:
+          `dropping column ${table}.${cmd.name ?? '?'} breaks the application version still running: ` +
+          `every query that reads or writes ${cmd.name ?? '?'} fails as soon as this migration commits`,
         fix: contractFix('drop-column', `no running code reads the column`),
       }));
     },
@@ -66,7 +70,9 @@ export const REMOVAL_RULES: readonly LintRule[] = [
         const name = relationName(move.relation);
         return [
           {
-            message: `moving table ${name} to schema ${move.newschema ?? '?'} breaks the application version still running: every query that finds it by its old schema fails`,
+            message:
+              `moving table ${name} to schema ${move.newschema ?? '?'} breaks the application version still running: ` +
+              `every query that finds it by its old schema fails`,
             fix: renameTableFix(name, `${move.newschema ?? 'new_schema'}.${move.relation.relname ?? ''}`),
           },
         ];
@@ -100,7 +106,8 @@ export const REMOVAL_RULES: readonly LintRule[] = [
 
 function renameTableFix(from: string, to: string): string {
   return (
-    `keep ${from} working while old code runs: rename it in a contract migration (\`-- safeshift:phase contract\`) released after all running code uses ${to} ` +
+    `keep ${from} working while old code runs: rename it in a contract migration (\`-- safeshift:phase contract\`) ` +
+    `released after all running code uses ${to} ` +
     `(a view \`CREATE VIEW ${to} AS SELECT * FROM ${from}\` lets new code use the new name meanwhile), or ${allowHint('rename-table')}`
   );
 }
