@@ -1,6 +1,6 @@
 // @ts-check
 // ESLint for every JavaScript and TypeScript file of the repository, with type information:
-// the TypeScript code through tsconfig.json, the console page's plain modules through console/tsconfig.json.
+// the TypeScript code through tsconfig.json, the console page's plain modules through console-page/tsconfig.json.
 // Formatting is Prettier's (.prettierrc.json); none of the configs below has formatting rules.
 import eslint from '@eslint/js';
 import { defineConfig } from 'eslint/config';
@@ -33,12 +33,12 @@ export default defineConfig(
     },
   },
   {
-    ignores: ['console/**'],
+    ignores: ['console-page/**'],
     languageOptions: { globals: globals.node },
   },
   {
     // The console page runs in the browser: browser globals, no Node ones.
-    files: ['console/**/*.js'],
+    files: ['console-page/**/*.js'],
     languageOptions: { globals: globals.browser },
   },
 );

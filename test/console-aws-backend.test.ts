@@ -2,8 +2,8 @@ import { GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@a
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Ledger, LockRecord, QuiesceRecord, RunRecord, SnapshotRecord } from '../src/ports.ts';
-import type { RunProgress } from '../src/console/backend.ts';
-import { AwsConsoleBackend } from '../src/console/aws-backend.ts';
+import type { RunProgress } from '../src/console-server/backend.ts';
+import { AwsConsoleBackend } from '../src/console-server/aws-backend.ts';
 import { defined } from './support/defined.ts';
 
 /**

@@ -8,9 +8,9 @@ import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/adapters/local/
 import { connectPg, withDatabase } from '../src/adapters/local/pg-connection.ts';
 import { escapeIdentifier } from '../src/core/identifiers.ts';
 import { silentLogger } from '../src/core/logger.ts';
-import type { SnapshotView } from '../src/console/backend.ts';
-import { LocalConsoleBackend } from '../src/console/local-backend.ts';
-import { startConsoleServer, type ConsoleServer } from '../src/console/server.ts';
+import type { SnapshotView } from '../src/console-server/backend.ts';
+import { LocalConsoleBackend } from '../src/console-server/local-backend.ts';
+import { startConsoleServer, type ConsoleServer } from '../src/console-server/server.ts';
 import { findChromium, launchChromium } from './support/chromium.ts';
 import { defined } from './support/defined.ts';
 import { EXAMPLE_MIGRATIONS, productionState } from './support/shop.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalConsoleBackend } from '../src/console/local-backend.ts';
+import { LocalConsoleBackend } from '../src/console-server/local-backend.ts';
 import { testServerUrl } from './support/database.ts';
 import { defined } from './support/defined.ts';
 import { interruptedRun, recover } from './support/interruption.ts';

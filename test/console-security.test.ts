@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { redactSecrets, redactText } from '../src/console/redact.ts';
-import { isLoopback, RequestGuard } from '../src/console/request-guard.ts';
+import { redactSecrets, redactText } from '../src/console-server/redact.ts';
+import { isLoopback, RequestGuard } from '../src/console-server/request-guard.ts';
 
 /** The console's request checks and redaction, table-driven, without a server. */
 const TOKEN = 'tok_0123456789abcdefghijklmnopqrstuvwxyzABCDE';

@@ -5,10 +5,10 @@ import { regionOfArn, resolveDeployment } from '../../adapters/aws/sfn-stack.ts'
 import { ensureEmbeddedServer } from '../../adapters/local/embedded-postgres.ts';
 import { withDatabase } from '../../adapters/local/pg-connection.ts';
 import { OptionError } from '../../core/errors.ts';
-import { AwsConsoleBackend } from '../../console/aws-backend.ts';
-import type { ConsoleBackend } from '../../console/backend.ts';
-import { LocalConsoleBackend } from '../../console/local-backend.ts';
-import { startConsoleServer } from '../../console/server.ts';
+import { AwsConsoleBackend } from '../../console-server/aws-backend.ts';
+import type { ConsoleBackend } from '../../console-server/backend.ts';
+import { LocalConsoleBackend } from '../../console-server/local-backend.ts';
+import { startConsoleServer } from '../../console-server/server.ts';
 import type { Command, CommandInput } from '../command.ts';
 import { HISTORY_OPTIONS, historyLocation, listOption, localDatabaseChoice } from '../common-options.ts';
 

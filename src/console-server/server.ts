@@ -14,7 +14,7 @@ export interface ConsoleServerOptions {
   readonly host?: string;
   /** @default 0 (a free port) */
   readonly port?: number;
-  /** The folder with index.html, app.js and style.css. @default the repository's `console/` */
+  /** The folder with index.html, app.js and style.css. @default the repository's `console-page/` */
   readonly assetsDir?: string;
 }
 
@@ -29,7 +29,7 @@ export interface ConsoleServer {
   close(): Promise<void>;
 }
 
-const DEFAULT_ASSETS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../console');
+const DEFAULT_ASSETS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../console-page');
 
 /** The only files served: a fixed list, so no path from a request ever reaches the file system. */
 const ASSETS: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {

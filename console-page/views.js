@@ -3,7 +3,7 @@
 // runs with their timelines, and rehearsals with a chart drawn as inline SVG.
 import { $, badge, cardTable, fmtMs, fmtTime, h, svg, version } from './dom.js';
 /** @import { Child } from './dom.js' */
-/** @import { DatabaseView, QuiesceView, RehearsalView, RunView, SnapshotView } from '../src/console/backend.ts' */
+/** @import { DatabaseView, QuiesceView, RehearsalView, RunView, SnapshotView } from '../src/console-server/backend.ts' */
 /** @import { Json } from '../src/ports.ts' */
 
 /** @typedef {[string, Child]} Fact */

@@ -3,7 +3,7 @@
 // follow live). Plain JavaScript modules, no build step, nothing fetched from elsewhere.
 import { $, api as request, ApiError, badge, byId, fmtMs, fmtTime, fromServer, h, STATUS_TEXT, version } from './dom.js';
 import { renderOverview, renderQuiesced, renderRehearsals, renderRuns, renderSnapshots } from './views.js';
-/** @import { DatabaseView, QuiesceView, RehearsalView, RunProgress, RunView, SnapshotView } from '../src/console/backend.ts' */
+/** @import { DatabaseView, QuiesceView, RehearsalView, RunProgress, RunView, SnapshotView } from '../src/console-server/backend.ts' */
 /** @import { RunError, RunStatus } from '../src/ports.ts' */
 
 /**
@@ -52,7 +52,7 @@ const q = (name) => `?database=${encodeURIComponent(name)}`;
 /** @param {string} runId */
 const runPath = (runId) => `/api/runs/${encodeURIComponent(runId)}`;
 
-/** The console's API, each endpoint with what src/console/api-handler.ts answers it with. */
+/** The console's API, each endpoint with what src/console-server/api-handler.ts answers it with. */
 const api = {
   /** @returns {Promise<{ readonly description: string, readonly exposed: boolean }>} */
   info: () => request(TOKEN, '/api/info'),
@@ -198,7 +198,7 @@ function renderDatabaseList() {
 
 /**
  * A held lock: a run going on, an interrupted one that waits for `safeshift recover` (loud), or a stale one.
- * @param {import('../src/console/backend.ts').LockView} lock
+ * @param {import('../src/console-server/backend.ts').LockView} lock
  */
 function lockBadge(lock) {
   if (lock.interrupted) return h('span', { title: lock.interrupted }, badge('needs-operator', 'RUN INTERRUPTED: safeshift recover'));

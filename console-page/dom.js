@@ -125,7 +125,7 @@ export class ApiError extends Error {
 
 /**
  * JSON the console's server wrote. `T` is the type the endpoint answers with: the views of
- * src/console/backend.ts, as src/console/api-handler.ts sends them. This is the one place the page
+ * src/console-server/backend.ts, as src/console-server/api-handler.ts sends them. This is the one place the page
  * takes the server at its word, as it has nothing else to check the answer against.
  * @template T
  * @param {string} text
