@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { configDefaults, defineConfig } from 'vitest/config';
+import SlowFirstSequencer from './test/support/slow-first-sequencer.ts';
 
 /**
  * The suite in four tiers, one vitest project each (`npm run test:<tier>`, or `vitest run --project
@@ -56,6 +57,8 @@ const common = {
 export default defineConfig({
   test: {
     reporters: ['default', './test/support/summary-reporter.ts'],
+    // The long matrices first, even on a first run with no durations recorded (see the file).
+    sequence: { sequencer: SlowFirstSequencer },
     ...common,
     // One pool for every project. At least two at once even on a 2-core machine, since the files
     // mostly wait on Postgres; no more than four, as the one server shares the same cores.
