@@ -1,4 +1,4 @@
-import type { Json, RunError, RunKind, RunStatus, SnapshotKind } from '../ports.ts';
+import type { LockRecord, QuiesceRecord, RunError, RunKind, RunStatus, SnapshotKind } from '../ports.ts';
 
 /**
  * What the console shows and does, whatever runs the workflows: the local runtime (Postgres ledger,
@@ -49,11 +49,7 @@ export interface ConsoleBackend {
 }
 
 /** The lock on a database, and whether the run holding it can still finish. */
-export interface LockView {
-  /** The run that holds it. */
-  readonly owner: string;
-  readonly acquiredAt: string;
-  readonly expiresAt: string;
+export interface LockView extends Omit<LockRecord, 'database'> {
   /** It has expired: nobody renewed it in time. */
   readonly stale: boolean;
   /**
@@ -140,17 +136,11 @@ export interface SnapshotView {
   readonly durationMs?: number;
 }
 
-/** One entry of the record of quiesced APIs. */
-export interface QuiesceView {
-  readonly runId: string;
-  readonly database: string;
-  /** The quiescer spec, its URL password redacted. */
-  readonly apiId: string;
-  /** The state captured before quiescing, which resume puts back; secret-looking fields redacted. */
-  readonly prior: Json;
-  readonly status: 'quiescing' | 'quiesced' | 'resumed';
-  readonly quiescedAt?: string;
-  readonly resumedAt?: string;
+/**
+ * One entry of the record of quiesced APIs: the ledger's record, redacted (the quiescer spec's URL
+ * password, secret-looking fields of the prior state that resume puts back), and what it means now.
+ */
+export interface QuiesceView extends QuiesceRecord {
   /** Not resumed. */
   readonly stillQuiesced: boolean;
   /** Its run is still going (so being quiesced may be expected); false means it was left quiesced. */
