@@ -35,7 +35,8 @@ export const STEP_NEEDS: Readonly<Record<StepName, StepNeeds>> = {
   checkSnapshot: { ports: ['ledger', 'fleet'] },
   startClone: { ports: ['fleet'] },
   checkDatabase: { ports: ['fleet'] },
-  swap: { ports: ['fleet'] },
+  // Ledger: the write fence's marks are in the run record (a local run's fence; a Lambda has none, so it reads none there).
+  swap: { ports: ['fleet', 'ledger'] },
   migrate: { ports: ['connector'], migrations: true },
   verify: { ports: ['connector'], verify: true },
   quiesce: { ports: ['ledger', 'quiescers'] },

@@ -128,6 +128,70 @@ export interface Fleet {
   readonly copiesWhileStarting?: boolean;
 }
 
+/**
+ * Tells, from the server's write-ahead log, whether anything but one run committed row changes to a
+ * database since a mark. A run marks production before its snapshot and a replacement before it is
+ * swapped in; before a database is replaced (a swap, a restore, a swap back), what others committed
+ * to it since its mark is what the replacement would discard. A run's own writes carry the marks of {@link ownWrites}, so they are told
+ * apart from everyone else's without trusting the quiescers.
+ */
+export interface WriteFence {
+  /** The statements that mark a run's writes on production as its own. */
+  ownWrites(runId: string): OwnWriteMarks;
+  /** Records where the database's history stands now, and keeps the log from there until {@link release}. */
+  mark(databaseId: string, runId: string): Promise<FenceMark>;
+  /** The committed row changes to `databaseId` since its mark among `marks`, other than `runId`'s own. */
+  check(databaseId: string, marks: readonly FenceMark[], runId: string): Promise<FenceReport>;
+  /** Lets the server recycle the log the run's marks kept. Nothing kept is success. */
+  release(runId: string): Promise<void>;
+}
+
+/** How a run marks its writes as its own, for a {@link WriteFence}. */
+export interface OwnWriteMarks {
+  /** Run inside each of the run's write transactions. */
+  readonly inTransaction: string;
+  /**
+   * Run before and after a statement that cannot run in a transaction of the run's (CREATE INDEX
+   * CONCURRENTLY, a procedure that commits): what commits between the two counts as the run's.
+   */
+  readonly before: string;
+  readonly after: string;
+}
+
+/** Where a database's history stood when a run marked it. */
+export interface FenceMark {
+  /** The database's name when it was marked (a swap later renames it). */
+  readonly database: string;
+  /** What stays the same when it is renamed: the server's id for it. */
+  readonly databaseOid: number;
+  /** The log position of the mark. */
+  readonly lsn: string;
+  readonly at: string;
+  /** What keeps the log from the mark on; null when nothing could (the check may then find it gone). */
+  readonly slot: string | null;
+}
+
+/** What a {@link WriteFence.check} found. */
+export interface FenceReport {
+  /** True when the whole log since the mark was read, so `foreign` is everything there is. */
+  readonly proven: boolean;
+  /** Why the log could not be read in full, when `proven` is false. */
+  readonly note?: string;
+  /** Each transaction not of the run that committed row changes to the database since the mark. */
+  readonly foreign: readonly ForeignWrite[];
+}
+
+/** One committed transaction that changed a database's rows and was not the run's. */
+export interface ForeignWrite {
+  readonly xid: string;
+  /** When it committed, as the server logged it. */
+  readonly committedAt: string;
+  /** The tables (or their storage, when they are gone) it changed. */
+  readonly relations: readonly string[];
+  /** How many row changes it logged. */
+  readonly changes: number;
+}
+
 /** How a step's session is opened. */
 export interface ConnectOptions {
   /** The run the session works for: its sessions are tagged with it, so they can be found and ended later. */
@@ -277,6 +341,8 @@ export interface RunRecord {
   readonly stopRequested?: { readonly at: string; readonly reason: string };
   /** Each time `safeshift recover` took the run over, and what it found. */
   readonly recoveries?: readonly RecoveryNote[];
+  /** The write fence's marks of the databases the run may replace (see {@link WriteFence}), by the server's id for each. */
+  readonly fences?: Readonly<Record<string, FenceMark>>;
 }
 
 /** The process that runs a local run. */

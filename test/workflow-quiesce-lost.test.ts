@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openLocalPorts, runWorkflow, type WorkflowReport } from '../src/adapters/local/local-workflows.ts';
 import type { StepInvoker } from '../src/adapters/local/local-runner.ts';
 import { connectPg } from '../src/adapters/local/pg-connection.ts';
@@ -8,8 +8,9 @@ import { runSafeshift } from './support/cli.ts';
 import { testServerUrl } from './support/database.ts';
 import { defined } from './support/defined.ts';
 import { FAULT_MODES, InjectedFault } from './support/fault-matrix.ts';
-import { remainingDatabases, TrackedCopies } from './support/run-resources.ts';
-import { EXAMPLE_MIGRATIONS, productionState, roleState, shopTemplate, type CaseDatabase, type ShopTemplate } from './support/shop.ts';
+import { interfere } from './support/interfere.ts';
+import { EXAMPLE_MIGRATIONS, productionState, roleState, type CaseDatabase } from './support/shop.ts';
+import { useShopCases } from './support/shop-cases.ts';
 
 /**
  * A quiesce that does not hold: the app's role gets its LOGIN back mid-run (a deploy, a person, an
@@ -17,21 +18,8 @@ import { EXAMPLE_MIGRATIONS, productionState, roleState, shopTemplate, type Case
  * back; after it changed, bringing the snapshot back would discard what the app wrote since, so the
  * run stops for an operator with the evidence and discards nothing.
  */
-let shop: ShopTemplate;
-let before: Record<string, unknown>;
-const copies = new TrackedCopies();
-
-beforeAll(async () => {
-  shop = await shopTemplate(100);
-  const ref = copies.remember(await shop.copy('qlref'));
-  before = await ref.withClient(productionState);
-  await ref.drop();
-});
-afterEach(() => copies.cleanUp());
-afterAll(async () => {
-  expect(await remainingDatabases(copies.made), 'no copy, snapshot or clone left').toEqual([]);
-  await shop.dispose();
-});
+const cases = useShopCases(100, 'qlref');
+const { copies } = cases;
 
 /** What an app's deploy would do to a role safeshift locked out. */
 async function giveLoginBack(role: string): Promise<void> {
@@ -43,26 +31,10 @@ async function giveLoginBack(role: string): Promise<void> {
   }
 }
 
-/** Runs the steps as they are, doing `act` once before `beforeState` and failing `failState` once. */
-function interfere(beforeState: string, act: () => Promise<void>, failState?: string): StepInvoker {
-  const done = new Set<string>();
-  return async (step, input, state, ctx) => {
-    if (state === beforeState && !done.has('act')) {
-      done.add('act');
-      await act();
-    }
-    if (state === failState && !done.has('fail')) {
-      done.add('fail');
-      throw new InjectedFault(state, 'throws');
-    }
-    return runStep(step, input, ctx);
-  };
-}
-
 async function upgrade(db: CaseDatabase, invoke: StepInvoker): Promise<WorkflowReport> {
   const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
   try {
-    return await runWorkflow(ports, { kind: 'upgrade', database: db.database, quiesce: [`db-role:${shop.appRole}`], rehearsal: false }, { invoke });
+    return await runWorkflow(ports, { kind: 'upgrade', database: db.database, quiesce: [`db-role:${cases.shop.appRole}`], rehearsal: false }, { invoke });
   } finally {
     await ports.close();
   }
@@ -70,9 +42,9 @@ async function upgrade(db: CaseDatabase, invoke: StepInvoker): Promise<WorkflowR
 
 describe('the needs-operator path, faulted', () => {
   it.each(FAULT_MODES)('a run that needs an operator whose FinishNeedsOperator %s still records it, with the chain and the lock kept', async (mode) => {
-    const db = await copies.copy(shop, 'qlf');
+    const db = await copies.copy(cases.shop, 'qlf');
     let faulted = false;
-    const base = interfere('VerifyProduction', () => giveLoginBack(shop.appRole), 'VerifyProduction');
+    const base = interfere('VerifyProduction', () => giveLoginBack(cases.shop.appRole), 'VerifyProduction');
     const report = await upgrade(db, async (step, input, state, ctx) => {
       if (state !== 'FinishNeedsOperator' || faulted) return base(step, input, state, ctx);
       faulted = true;
@@ -96,31 +68,31 @@ describe('the needs-operator path, faulted', () => {
 
 describe('a quiesce that stops holding', () => {
   it('before production changes: the run stops, is rolled back with production exactly as before, and says what it saw', async () => {
-    const db = await copies.copy(shop, 'ql1');
-    const roleBefore = await db.withClient((c) => roleState(c, shop.appRole, db.database));
+    const db = await copies.copy(cases.shop, 'ql1');
+    const roleBefore = await db.withClient((c) => roleState(c, cases.shop.appRole, db.database));
     const report = await upgrade(
       db,
-      interfere('ConfirmQuiesced', () => giveLoginBack(shop.appRole)),
+      interfere('ConfirmQuiesced', () => giveLoginBack(cases.shop.appRole)),
     );
     expect(report.run.status, report.run.error?.message).toBe('rolled-back');
     expect(report.run.error?.code).toBe('QUIESCE_LOST');
-    expect(report.run.error?.message).toContain(`db-role:${shop.appRole} (role ${shop.appRole} can log in)`);
+    expect(report.run.error?.message).toContain(`db-role:${cases.shop.appRole} (role ${cases.shop.appRole} can log in)`);
     expect(
       report.timeline.some((t) => t.state === 'MigrateProduction'),
       'production was never migrated',
     ).toBe(false);
-    expect(await db.withClient(productionState)).toEqual(before);
+    expect(await db.withClient(productionState)).toEqual(cases.before);
     expect(report.quiesced.every((q) => q.status === 'resumed')).toBe(true);
-    expect(await db.withClient((c) => roleState(c, shop.appRole, db.database))).toEqual(roleBefore);
+    expect(await db.withClient((c) => roleState(c, cases.shop.appRole, db.database))).toEqual(roleBefore);
   });
 
   it('after production changed: nothing is restored or deleted, the run needs an operator, with the evidence', async () => {
-    const db = await copies.copy(shop, 'ql2');
-    const roleBefore = await db.withClient((c) => roleState(c, shop.appRole, db.database));
+    const db = await copies.copy(cases.shop, 'ql2');
+    const roleBefore = await db.withClient((c) => roleState(c, cases.shop.appRole, db.database));
     // The role comes back while production is being verified, and verifying fails.
     const report = await upgrade(
       db,
-      interfere('VerifyProduction', () => giveLoginBack(shop.appRole), 'VerifyProduction'),
+      interfere('VerifyProduction', () => giveLoginBack(cases.shop.appRole), 'VerifyProduction'),
     );
     expect(report.run.status, report.run.error?.message).toBe('needs-operator');
     // The chain: what failed first, then why production was not brought back.
@@ -128,18 +100,18 @@ describe('a quiesce that stops holding', () => {
     const [, rollback] = report.run.errors ?? [];
     expect(rollback?.code).toBe('QUIESCE_LOST');
     expect(rollback?.message).toMatch(/Nothing was restored or deleted/);
-    expect(rollback?.message).toContain(`role ${shop.appRole} can log in`);
+    expect(rollback?.message).toContain(`role ${cases.shop.appRole} can log in`);
     // What is, not what was meant: production is at V3, which the run applied.
     expect(report.run.toVersion).toBe('3');
     expect(report.run.applied).toEqual(['V2.1__index_order_status.sql', 'V3__customer_order_totals.ts']);
-    expect(report.run.standing).toMatchObject({ productionVersion: '3', stillQuiesced: [`db-role:${shop.appRole}`], lock: 'kept' });
+    expect(report.run.standing).toMatchObject({ productionVersion: '3', stillQuiesced: [`db-role:${cases.shop.appRole}`], lock: 'kept' });
     expect(report.run.standing?.next).toContain('safeshift quiesced');
     expect(
       report.timeline.some((t) => t.state === 'StartRestoreSnapshot'),
       'no restore was started',
     ).toBe(false);
     // Production keeps what the run (and the app, since) made of it; the pre-upgrade snapshot is kept.
-    expect(await db.withClient(productionState)).not.toEqual(before);
+    expect(await db.withClient(productionState)).not.toEqual(cases.before);
     const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
     try {
       expect(await ports.ctx.fleet.snapshotStatus(defined(report.run.snapshotId, 'the pre-upgrade snapshot id'))).toBe('available');
@@ -157,6 +129,6 @@ describe('a quiesce that stops holding', () => {
     // The one command that puts them back, to the state the first run recorded.
     const resumed = await runSafeshift(['quiesced', '--resume', '--database-url', db.url]);
     expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
-    expect(await db.withClient((c) => roleState(c, shop.appRole, db.database))).toEqual(roleBefore);
+    expect(await db.withClient((c) => roleState(c, cases.shop.appRole, db.database))).toEqual(roleBefore);
   });
 });

@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import type { SqlClient, SqlErrorProgress } from '../ports.ts';
+import type { OwnWriteMarks, SqlClient, SqlErrorProgress } from '../ports.ts';
 import type { MigrationFile } from './discover.ts';
 import { MigrationError, SqlStates, sqlState } from './errors.ts';
 import type { HistoryTable, HistoryType } from './history.ts';
@@ -25,6 +25,8 @@ export interface ApplySettings {
   readonly lockRetries: number;
   /** First backoff delay after a lock timeout, in ms; it doubles each retry. */
   readonly lockRetryDelayMs: number;
+  /** How the run marks its writes, so the write fence tells them from anyone else's (ports.ts WriteFence). None outside a workflow. */
+  readonly ownWrites?: OwnWriteMarks;
 }
 
 /** The record of one applied migration. */
@@ -76,7 +78,8 @@ export async function applyMigration(file: MigrationFile, parsed: ParsedSql | un
 
 async function applyInTransaction(file: MigrationFile, parsed: ParsedSql | undefined, lockTimeoutMs: number, s: ApplySettings, started: number): Promise<void> {
   const { client } = s;
-  const begin = `begin; set local lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))};\n`;
+  const own = s.ownWrites ? ` ${s.ownWrites.inTransaction};` : '';
+  const begin = `begin; set local lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))};${own}\n`;
   if (parsed) {
     // One round trip: the file, its history row and the commit travel together, so the engine costs
     // what running the file by hand costs. A failure is mapped back to its statement afterwards.
@@ -87,7 +90,7 @@ async function applyInTransaction(file: MigrationFile, parsed: ParsedSql | undef
       await client.query(query);
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
-      throw attribute(error, file, parsed, begin.length);
+      throw attribute(error, file, parsed, begin.length, own ? PREFIX_STATEMENTS + 1 : PREFIX_STATEMENTS);
     }
     return;
   }
@@ -102,7 +105,7 @@ async function applyInTransaction(file: MigrationFile, parsed: ParsedSql | undef
   }
 }
 
-/** The statements the one-round-trip query runs before the file's own: `begin` and `set local lock_timeout`. */
+/** The statements the one-round-trip query runs before the file's own: `begin` and `set local lock_timeout` (then the run's mark, if any). */
 const PREFIX_STATEMENTS = 2;
 
 /**
@@ -113,7 +116,7 @@ const PREFIX_STATEMENTS = 2;
  * the server completed before the error (SqlErrorProgress): the two of the prefix, then the file's in
  * order, then the history row and the commit. Without either, the failure is reported unlocated.
  */
-function attribute(error: unknown, file: MigrationFile, parsed: ParsedSql, prefixLength: number): StatementFailure {
+function attribute(error: unknown, file: MigrationFile, parsed: ParsedSql, prefixLength: number, prefixStatements: number): StatementFailure {
   const statements = parsed.statements;
   const position = Number((error as PgErrorFields).position);
   if (Number.isFinite(position) && position > 0) {
@@ -133,8 +136,8 @@ function attribute(error: unknown, file: MigrationFile, parsed: ParsedSql, prefi
         'and the database client did not say how many statements completed)',
     );
   }
-  if (done < PREFIX_STATEMENTS) return new StatementFailure(error, undefined, ' before any of its statements ran, while its transaction was opened');
-  const index = done - PREFIX_STATEMENTS;
+  if (done < prefixStatements) return new StatementFailure(error, undefined, ' before any of its statements ran, while its transaction was opened');
+  const index = done - prefixStatements;
   const st = statements[index];
   if (st) return new StatementFailure(error, st);
   const all = `after ${total === 1 ? 'its one statement' : `all ${total} of its statements`} ran`;
@@ -143,11 +146,7 @@ function attribute(error: unknown, file: MigrationFile, parsed: ParsedSql, prefi
     return new StatementFailure(error, undefined, ` when its transaction committed (deferred constraints and triggers run then), ${all}`);
   }
   // More completions than the query has statements: the server split the file otherwise than the parser.
-  return new StatementFailure(
-    error,
-    undefined,
-    ` (safeshift cannot tell in which of its ${total} statements: the server completed ${done - PREFIX_STATEMENTS} before the error)`,
-  );
+  return new StatementFailure(error, undefined, ` (safeshift cannot tell in which of its ${total} statements: the server completed ${index} before the error)`);
 }
 
 /** How many statements the server completed before the error, when the client says (ports.ts SqlErrorProgress). */
@@ -169,14 +168,14 @@ async function applyWithoutTransaction(file: MigrationFile, parsed: ParsedSql, l
   const { client } = s;
   const started = performance.now();
   const total = parsed.statements.length;
-  const rank = await s.history.insert(historyRow(file, s.runId, 0, false, 0, total));
+  const rank = await asOwnWrite(s, () => s.history.insert(historyRow(file, s.runId, 0, false, 0, total)));
   await client.query(`set lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))}`);
   let retries = 0;
   try {
     for (const st of parsed.statements) {
       for (;;) {
         try {
-          await client.query(st.sql);
+          await runOnItsOwn(s, st);
           break;
         } catch (error) {
           if (sqlState(error) === SqlStates.lockNotAvailable && retries < s.lockRetries) {
@@ -186,7 +185,7 @@ async function applyWithoutTransaction(file: MigrationFile, parsed: ParsedSql, l
           }
           if (st.index === 0) {
             // Nothing ran, so the history can forget the attempt and the database is as before.
-            await client.query(`delete from ${s.history.qualifiedName} where installed_rank = $1`, [rank]);
+            await asOwnWrite(s, () => client.query(`delete from ${s.history.qualifiedName} where installed_rank = $1`, [rank]));
             throw explain(new StatementFailure(error, st), file, parsed, retries);
           }
           const failure = explain(new StatementFailure(error, st), file, parsed, retries, {
@@ -198,13 +197,61 @@ async function applyWithoutTransaction(file: MigrationFile, parsed: ParsedSql, l
           throw failure;
         }
       }
-      await s.history.markProgress(rank, st.index + 1, false, Math.round(performance.now() - started));
+      await asOwnWrite(s, () => s.history.markProgress(rank, st.index + 1, false, Math.round(performance.now() - started)));
     }
-    await s.history.markProgress(rank, total, true, Math.round(performance.now() - started));
+    await asOwnWrite(s, () => s.history.markProgress(rank, total, true, Math.round(performance.now() - started)));
   } finally {
     await client.query('reset lock_timeout').catch(() => undefined);
   }
   return retries;
+}
+
+/**
+ * Runs a write of a no-transaction migration in a transaction of its own that carries the run's mark
+ * (ApplySettings.ownWrites), so the write fence knows it as the run's; as it is without marks.
+ */
+async function asOwnWrite<T>(s: ApplySettings, write: () => Promise<T>): Promise<T> {
+  if (!s.ownWrites) return write();
+  await s.client.query(`begin; ${s.ownWrites.inTransaction}`);
+  try {
+    const result = await write();
+    await s.client.query('commit');
+    return result;
+  } catch (error) {
+    await s.client.query('rollback').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Statements whose body may commit by itself (a procedure, a DO block): inside a transaction of ours they would fail half-way. */
+const COMMITS_INSIDE = new Set(['CallStmt', 'DoStmt']);
+
+/**
+ * One statement of a no-transaction migration, committed on its own. It runs as the run's own write
+ * ({@link asOwnWrite}) where it can. A statement Postgres refuses in a transaction block (CREATE
+ * INDEX CONCURRENTLY, VACUUM, ...) is refused before it does anything (25001); it then runs between
+ * the run's before and after marks, and so do procedures and DO blocks, which may commit by themselves.
+ */
+async function runOnItsOwn(s: ApplySettings, st: SqlStatement): Promise<void> {
+  const marks = s.ownWrites;
+  if (!marks) {
+    await s.client.query(st.sql);
+    return;
+  }
+  if (!Object.keys(st.node).some((kind) => COMMITS_INSIDE.has(kind))) {
+    try {
+      await asOwnWrite(s, () => s.client.query(st.sql));
+      return;
+    } catch (error) {
+      if (sqlState(error) !== SqlStates.activeSqlTransaction) throw error;
+    }
+  }
+  await s.client.query(marks.before);
+  try {
+    await s.client.query(st.sql);
+  } finally {
+    await s.client.query(marks.after).catch(() => undefined);
+  }
 }
 
 async function runScriptModule(file: MigrationFile, ctx: MigrationContext): Promise<void> {

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'TARGET_REFUSED'
   | 'NOTHING_QUIESCED'
   | 'QUIESCE_LOST'
+  | 'WRITE_FENCE'
   | 'STILL_QUIESCED'
   | 'ALREADY_QUIESCED'
   | 'RUN_INTERRUPTED'
@@ -181,4 +182,5 @@ export const SqlStates = {
   uniqueViolation: '23505',
   undefinedTable: '42P01',
   activeSqlTransaction: '25001',
+  configurationLimitExceeded: '53400',
 } as const;

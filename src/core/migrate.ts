@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { SqlClient } from '../ports.ts';
+import type { OwnWriteMarks, SqlClient } from '../ports.ts';
 import { acquireMigrationLock } from './advisory-lock.ts';
 import { applyMigration, type AppliedResult } from './apply.ts';
 import { SafeshiftError, ValidationError } from './errors.ts';
@@ -42,6 +42,8 @@ export interface MigrateOptions {
   readonly appliedEarlier?: number;
   /** Recorded in the history; a workflow passes its own. @default a new UUID */
   readonly runId?: string;
+  /** How the run marks its writes as its own, for the write fence (apply.ts ApplySettings). @default none */
+  readonly ownWrites?: OwnWriteMarks;
   readonly log?: Logger;
 }
 
@@ -132,6 +134,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       lockTimeoutMs,
       lockRetries: options.lockRetries ?? 3,
       lockRetryDelayMs: options.lockRetryDelayMs ?? 250,
+      ...(options.ownWrites ? { ownWrites: options.ownWrites } : {}),
     };
     const earlier = options.appliedEarlier ?? 0;
     for (const [i, file] of batch.entries()) {

@@ -1,6 +1,6 @@
 import type { HistoryLocation } from '../core/history.ts';
 import type { Logger } from '../core/logger.ts';
-import type { Connector, Fleet, Ledger, QuiescerFactory, RunOwner } from '../ports.ts';
+import type { Connector, Fleet, Ledger, QuiescerFactory, RunOwner, WriteFence } from '../ports.ts';
 
 /**
  * What every step is given besides its input: the ports, and where the migrations are. The same
@@ -11,6 +11,11 @@ export interface StepContext {
   readonly connector: Connector;
   readonly ledger: Ledger;
   readonly quiescers: QuiescerFactory;
+  /**
+   * The server's own proof of who changed production (ports.ts WriteFence), where the runtime has one
+   * (locally: the write-ahead log). Without it the quiescers alone vouch that nothing else wrote.
+   */
+  readonly writeFence?: WriteFence;
   /** The migrations folder (bundled into the Lambda on AWS). */
   readonly migrationsDir: string;
   /** The folder of `verify/*.sql` checks; none when undefined. */

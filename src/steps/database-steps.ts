@@ -9,6 +9,7 @@ import { remainingMs, type StepContext } from './context.ts';
 import { targetId, type Target } from './fleet-steps.ts';
 import { lostQuiesces } from './quiesce-steps.ts';
 import type { WorkflowState } from './state.ts';
+import { proveUnwritten } from './write-fence-steps.ts';
 
 /**
  * Applies the next pending migration to production or to a clone: one per invocation, so each fits
@@ -27,6 +28,8 @@ export async function migrateStep(state: WorkflowState, args: { target: Target }
       dir: ctx.migrationsDir,
       history: ctx.history,
       runId: run.runId,
+      // On production the run's writes carry its mark, so the write fence can tell them from anyone else's.
+      ...(args.target === 'production' && ctx.writeFence ? { ownWrites: ctx.writeFence.ownWrites(run.runId) } : {}),
       log: ctx.log,
       maxMigrations: 1,
       appliedEarlier: earlier,
@@ -115,6 +118,10 @@ export async function rollbackPlanStep(state: WorkflowState, ctx: StepContext) {
         { outcome: 'needs-operator', details: { lost, action } },
       );
     }
+    await proveUnwritten(state, ctx, {
+      what: action === 'restore' ? 'restoring the pre-upgrade snapshot' : 'swapping the old production back',
+      rollingBack: true,
+    });
   }
   return { action, endedSessions: ended };
 }

@@ -60,6 +60,10 @@ export async function finishStep(state: WorkflowState, args: { status: RunStatus
     ...(errors.length > 1 ? { errors } : {}),
     ...(standing ? { standing } : {}),
   });
+  // The log the write fence kept is the server's disk; a run that ended, however it ended, needs it no more.
+  await ctx.writeFence?.release(run.runId).catch((e: unknown) => {
+    ctx.log.warn(`write fence: the log kept for run ${run.runId} could not be let go (${e instanceof Error ? e.message : String(e)})`);
+  });
   if (args.status !== 'needs-operator') await ctx.ledger.releaseLock(run.database, run.runId);
   return { status: args.status, ...(error ? { error } : {}) };
 }

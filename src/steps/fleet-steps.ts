@@ -5,6 +5,7 @@ import { nowIso } from './context.ts';
 import { resourceName, type ResourceRole } from './names.ts';
 import { schemaVersionOf } from './run-steps.ts';
 import type { PollState, WorkflowState } from './state.ts';
+import { markForFence, proveUnwritten } from './write-fence-steps.ts';
 
 /** Where a step's fleet work happens: production itself or a resource of the run. */
 export type Target = 'production' | ResourceRole;
@@ -74,6 +75,8 @@ export async function startSnapshotStep(state: WorkflowState, args: { role: Reso
   });
   if (kind === 'pre-upgrade') await ctx.ledger.updateRun(run.runId, { snapshotId });
   if (kind === 'safety') await ctx.ledger.updateRun(run.runId, { safetySnapshotId: snapshotId });
+  // The copy that may replace production later: from here on, whatever is not the run's and changes production is evidence.
+  if (kind !== 'rehearsal') await markForFence(state, ctx, run.database);
   const tags = { runId: run.runId, database: run.database, kind } as const;
   const clone = args.clone && (!args.clone.strategy || args.clone.strategy === run.strategy) ? args.clone : undefined;
   const startSnapshot = () => ctx.fleet.startSnapshot(run.database, snapshotId, tags);
@@ -128,12 +131,29 @@ export async function checkDatabaseStep(state: WorkflowState, args: { role: Reso
   return nextPoll(ctx, state.poll, await ctx.fleet.databaseStatus(id), `database ${id}`);
 }
 
-/** Puts a replacement in production's place; the old production keeps the `retired` role's name. */
+/** What each swap discards of production if someone else wrote to it, in the words of the write fence's refusal. */
+const SWAP_WORDS: Partial<Record<ResourceRole, string>> = {
+  new: 'swapping in the migrated clone',
+  retired: 'swapping the old production back',
+};
+
+/**
+ * Puts a replacement in production's place; the old production keeps the `retired` role's name.
+ * Once production's sessions are ended, and before the swap, the write fence proves that nothing but
+ * the run changed production since its mark, and marks the replacement, which may be swapped back.
+ */
 export async function swapStep(state: WorkflowState, args: { replacement: ResourceRole; retired: ResourceRole }, ctx: StepContext) {
   const production = state.run.database;
   const replacement = targetId(state, args.replacement);
   const retired = targetId(state, args.retired);
+  const rollingBack = args.retired === 'failed';
   await ctx.connector.disconnectAll(production);
+  // A repeated delivery after the swap finds no replacement left to bring in; the first one proved it.
+  if (ctx.writeFence && (await ctx.fleet.databaseStatus(replacement)) === 'available') {
+    const what = SWAP_WORDS[args.replacement] ?? (rollingBack ? 'restoring the pre-upgrade snapshot' : 'bringing back the chosen snapshot');
+    await proveUnwritten(state, ctx, { what, rollingBack });
+    await markForFence(state, ctx, replacement);
+  }
   await ctx.fleet.swap(production, replacement, retired);
   return { production, replacement, retired, at: nowIso(ctx) };
 }

@@ -15,6 +15,7 @@ import { runLocally, type StepInvoker, type TaskCheckpoint } from './local-runne
 import { startHeartbeat, watchStopSignals } from './run-keeper.ts';
 import { PostgresLedger } from './postgres-ledger.ts';
 import { TemplateFleet } from './template-fleet.ts';
+import { LocalWriteFence } from './write-fence.ts';
 
 /** Where a local run happens. */
 export interface LocalTarget {
@@ -50,6 +51,7 @@ export async function openLocalPorts(target: LocalTarget): Promise<LocalPorts> {
     connector,
     ledger,
     quiescers: new LocalQuiescerFactory(target.serverUrl),
+    writeFence: new LocalWriteFence(target.serverUrl),
     migrationsDir: target.migrationsDir,
     history: target.history ?? DEFAULT_HISTORY,
     log: target.log ?? silentLogger,
