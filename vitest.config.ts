@@ -30,6 +30,7 @@ const UNIT = [
   'test/console-security.test.ts',
   'test/discover.test.ts',
   'test/lint.test.ts',
+  'test/step-specs.test.ts',
   'test/transient.test.ts',
   'test/version.test.ts',
   'test/support/*.test.ts',

@@ -1,4 +1,4 @@
-import type { StepName } from './registry.ts';
+import type { CatchPath, PassResults, ResultPathOf, StepArgs, StepName, StepsWriting } from './step-specs.ts';
 import { stepTimeoutSeconds, TASK_TIMEOUT_MARGIN_SECONDS } from './step-timeouts.ts';
 
 /** One ASL state, as JSON. */
@@ -32,18 +32,37 @@ const PERSISTENT_RETRY = { ErrorEquals: ['States.ALL'], IntervalSeconds: 2, MaxA
  */
 const SWAP_RETRY = { ErrorEquals: ['SWAP_IN_PROGRESS'], IntervalSeconds: 30, MaxAttempts: 60, BackoffRate: 1 };
 
-export interface TaskOptions {
-  readonly args?: Record<string, unknown>;
-  /** Where the result goes in the state; null discards it; `$` replaces the whole state with it. */
-  readonly resultPath: string | null;
+/** Where a Task goes next, and what it does on failure. */
+interface TaskFlow {
   readonly next?: string;
   /** Where any failure goes. */
   readonly catchTo?: string;
   /** Where the caught error is kept. @default '$.error' */
-  readonly catchPath?: string;
+  readonly catchPath?: CatchPath;
   /** Retry any error, not only transient ones. */
   readonly persistent?: boolean;
 }
+
+/** A Task's constant arguments: the ones its step's spec reads, and none for a step that reads none. */
+type TaskArgs<S extends StepName> = [keyof StepArgs<S>] extends [never] ? { readonly args?: never } : { readonly args: StepArgs<S> };
+
+/** A Task of step `S`, as its step's spec allows it. */
+export type TaskOptions<S extends StepName> = TaskFlow &
+  TaskArgs<S> & {
+    /** Where the result goes in the state; null discards it; `$` replaces the whole state with it. */
+    readonly resultPath: ResultPathOf<S>;
+  };
+
+/** A call of any step whose result may go to `P`: the step and its arguments. */
+type StepCall<P extends string> = { [S in StepsWriting<P>]: { readonly step: S } & TaskArgs<S> }[StepsWriting<P>];
+
+/** The steps a migrate loop can run on. */
+type MigrateTarget = StepArgs<'migrate'>['target'];
+/** Where a migrate loop keeps its progress: the step counts a rehearsal clone's from `$.rehearsed`, the others' from `$.promoted`. */
+type ProgressPath<T extends MigrateTarget> = T extends 'rehearsal-clone' ? '$.rehearsed' : '$.promoted';
+
+/** A Pass state's Parameters that write `P`: each field of what is written there, copied from a path of the state. */
+type PassParameters<P extends keyof PassResults> = { readonly [K in keyof PassResults[P] & string as `${K}.$`]: string };
 
 /**
  * Builds ASL states for safeshift's workflows. Every Task calls a step Lambda given by the
@@ -53,7 +72,13 @@ export interface TaskOptions {
 export class AslBuilder {
   readonly states: Record<string, AslState> = {};
 
-  task(name: string, step: StepName, o: TaskOptions): this {
+  /** A Task calling `step`; its args and ResultPath must fit the step's spec (src/steps/step-specs.ts). */
+  task<S extends StepName>(name: string, step: S, o: NoInfer<TaskOptions<S>>): this {
+    return this.put(name, step, o);
+  }
+
+  /** Writes a Task; what calls it (task, pollLoop, migrateLoop) has had its step, args and ResultPath checked against the spec. */
+  private put(name: string, step: StepName, o: TaskFlow & { readonly args?: object; readonly resultPath: string | null }): this {
     this.states[name] = {
       Type: 'Task',
       Resource: `\${${step}FunctionArn}`,
@@ -73,18 +98,10 @@ export class AslBuilder {
    * Start → Check → ready? → Wait (growing, from the check's `waitSeconds`) → Check …: how a long
    * snapshot or restore is awaited without holding a Lambda. Locally the check is ready at once.
    */
-  pollLoop(
-    name: string,
-    start: { step: StepName; args: Record<string, unknown> },
-    check: { step: StepName; args: Record<string, unknown> },
-    next: string,
-    catchTo: string,
-    persistent = false,
-    catchPath?: string,
-  ): this {
+  pollLoop(name: string, start: StepCall<'$.poll'>, check: StepCall<'$.poll'>, next: string, catchTo: string, persistent = false, catchPath?: CatchPath): this {
     const caught = catchPath ? { catchPath } : {};
-    this.task(`Start${name}`, start.step, { args: start.args, resultPath: '$.poll', next: `Check${name}`, catchTo, persistent, ...caught });
-    this.task(`Check${name}`, check.step, { args: check.args, resultPath: '$.poll', next: `${name}Ready`, catchTo, persistent, ...caught });
+    this.put(`Start${name}`, start.step, { args: start.args, resultPath: '$.poll', next: `Check${name}`, catchTo, persistent, ...caught });
+    this.put(`Check${name}`, check.step, { args: check.args, resultPath: '$.poll', next: `${name}Ready`, catchTo, persistent, ...caught });
     this.states[`${name}Ready`] = {
       Type: 'Choice',
       Choices: [{ Variable: '$.poll.ready', BooleanEquals: true, Next: next }],
@@ -98,13 +115,19 @@ export class AslBuilder {
    * A migrate Task that runs again while migrations remain: one migration per Lambda invocation, so
    * no invocation has to fit more than one migration in its 15 minutes.
    */
-  migrateLoop(name: string, target: string, resultPath: string, next: string, catchTo: string): this {
+  migrateLoop<T extends MigrateTarget>(name: string, target: T, resultPath: ProgressPath<T>, next: string, catchTo: string): this {
     this.task(name, 'migrate', { args: { target }, resultPath, next: `${name}Done`, catchTo });
     this.states[`${name}Done`] = {
       Type: 'Choice',
       Choices: [{ Variable: `${resultPath}.remaining`, NumericGreaterThan: 0, Next: name }],
       Default: next,
     };
+    return this;
+  }
+
+  /** A Pass state writing `resultPath` from other paths of the state. */
+  pass<P extends keyof PassResults>(name: string, resultPath: P, parameters: PassParameters<P>, next: string): this {
+    this.states[name] = { Type: 'Pass', Parameters: parameters, ResultPath: resultPath, Next: next };
     return this;
   }
 

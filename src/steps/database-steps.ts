@@ -113,7 +113,7 @@ export async function rollbackPlanStep(state: WorkflowState, ctx: StepContext) {
         `the run failed and would ${action === 'restore' ? 'restore the pre-upgrade snapshot' : 'swap the old production back'}, ` +
           `but ${lost.join('; ')} ${lost.length === 1 ? 'is' : 'are'} no longer quiesced, so production may hold writes made since the snapshot. ` +
           `Nothing was restored or deleted: production "${run.database}" is as the failed run left it, ` +
-          `the pre-upgrade snapshot ${state.snapshot?.snapshotId ?? targetId(state, 'pre-upgrade')} is kept. ` +
+          `the pre-upgrade snapshot ${targetId(state, 'pre-upgrade')} is kept. ` +
           'Compare the two, keep the writes you need, then resume the APIs and unlock the database',
         { outcome: 'needs-operator', details: { lost, action } },
       );

@@ -1,4 +1,5 @@
 import type { RunKind } from '../ports.ts';
+import type { WrittenFields } from './step-specs.ts';
 
 /** What a run was asked to do: the state machine's input, kept under `$.run`. */
 export interface RunInput {
@@ -35,8 +36,14 @@ export interface PollState {
   readonly startedAt: string;
 }
 
-/** The state a workflow carries from step to step (JSONPath ResultPaths of the ASL files). */
-export interface WorkflowState {
+/**
+ * The state a workflow carries from step to step: the run's input, the plan its preflight made (its
+ * Task's ResultPath is `$`: it returns the whole state), and what the other ResultPaths write, typed
+ * by the step specs (`$.quiesced` is what the quiesce step returns, `$.error` what a Catch caught, …).
+ * A type rather than an interface: only an object type is assignable to the open JSON record a
+ * step's input carries (src/steps/registry.ts `StepInput`).
+ */
+export type WorkflowState = WrittenFields & {
   readonly run: RunInput;
   readonly preflight?: {
     readonly fromVersion: string | null;
@@ -44,33 +51,4 @@ export interface WorkflowState {
     readonly pending: readonly string[];
     readonly nothingToDo: boolean;
   };
-  readonly rehearsal?: { readonly snapshotId: string; readonly cloneId: string };
-  readonly rehearsed?: {
-    readonly applied: readonly { script: string; executionMs: number; lockRetries: number }[];
-    readonly toVersion: string | null;
-    readonly remaining: number;
-  };
-  readonly quiesced?: { readonly at: string; readonly apis: readonly string[] };
-  /** The snapshot production can be brought back to: pre-upgrade (upgrade) or safety (restore). */
-  readonly snapshot?: { readonly snapshotId: string; readonly startedAt: string };
-  /** The database that will replace production (swap strategy, restore, rollback). */
-  readonly replacement?: { readonly databaseId: string; readonly retiredId: string; readonly snapshotId: string };
-  /** Set once production may differ from the snapshot (a migration started, or a swap happened). */
-  readonly promoted?: {
-    readonly changed: boolean;
-    readonly applied: readonly { script: string }[];
-    readonly toVersion: string | null;
-    readonly remaining: number;
-  };
-  readonly rollback?: {
-    readonly action: 'none' | 'restore' | 'swap-back';
-    readonly replacement?: { readonly databaseId: string; readonly retiredId: string; readonly snapshotId: string };
-  };
-  readonly resumed?: { readonly at: string; readonly apis: readonly string[] };
-  readonly poll?: PollState;
-  /** What a Catch caught: Step Functions' `{ Error, Cause }`. */
-  readonly error?: { readonly Error: string; readonly Cause?: string };
-  /** What a Catch on the rollback path caught, in the same `{ Error, Cause }` shape. */
-  readonly rollbackError?: { readonly Error: string; readonly Cause?: string };
-  readonly [key: string]: unknown;
-}
+};

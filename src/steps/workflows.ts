@@ -1,11 +1,12 @@
 import { AslBuilder, type AslDefinition } from './asl-builder.ts';
+import type { CatchPath } from './step-specs.ts';
 
 /**
  * Where the rollback path's Catches keep what failed there, beside `$.error` (what sent the run down
  * it), so the record of a run that needs an operator has both: the cause, and why bringing
  * production back failed.
  */
-const ROLLBACK_ERROR = '$.rollbackError';
+const ROLLBACK_ERROR = '$.rollbackError' satisfies CatchPath;
 
 /** The ending every failure after quiesce takes: bring production back, resume, clean up, record. */
 function rollbackPath(b: AslBuilder, restoreFrom: 'pre-upgrade' | null): AslBuilder {
@@ -129,7 +130,7 @@ export function upgradeWorkflow(): AslDefinition {
     'RecordSnapshotTaken',
     rollback,
   );
-  b.states.RecordSnapshotTaken = { Type: 'Pass', Parameters: { 'startedAt.$': '$.poll.startedAt' }, ResultPath: '$.snapshot', Next: 'ConfirmQuiesced' };
+  b.pass('RecordSnapshotTaken', '$.snapshot', { 'startedAt.$': '$.poll.startedAt' }, 'ConfirmQuiesced');
   b.task('ConfirmQuiesced', 'confirmQuiesced', { resultPath: null, next: 'Strategy', catchTo: rollback });
   b.choice('Strategy', [{ Variable: '$.run.strategy', StringEquals: 'swap', Next: 'StartNewClone' }], 'MigrateProduction');
   b.migrateLoop('MigrateProduction', 'production', '$.promoted', 'VerifyProduction', rollback);
@@ -173,12 +174,7 @@ export function restoreWorkflow(): AslDefinition {
     'RecordSnapshotTaken',
     rollback,
   );
-  b.states.RecordSnapshotTaken = {
-    Type: 'Pass',
-    Parameters: { 'startedAt.$': '$.poll.startedAt' },
-    ResultPath: '$.snapshot',
-    Next: 'StartRestoredFromSnapshot',
-  };
+  b.pass('RecordSnapshotTaken', '$.snapshot', { 'startedAt.$': '$.poll.startedAt' }, 'StartRestoredFromSnapshot');
   b.pollLoop(
     'RestoredFromSnapshot',
     { step: 'startClone', args: { from: 'requested', role: 'restored' } },

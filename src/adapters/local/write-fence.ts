@@ -163,7 +163,6 @@ interface RawWrite {
 }
 
 interface LoggedRecord {
-  readonly lsn: string;
   readonly xid: string;
   readonly rm: string;
   readonly description: string;
@@ -178,23 +177,29 @@ interface LoggedRecord {
 async function foreignWrites(c: pg.Client, mark: FenceMark, runId: string): Promise<RawWrite[]> {
   const { rows: ends } = await c.query<{ lsn: string }>('select pg_current_wal_flush_lsn()::text as lsn');
   const end = ends[0]?.lsn ?? mark.lsn;
-  const { rows: changes } = await c.query<{ xid: string; filenode: string; n: number }>(
-    `select xid::text as xid, relfilenode::text as filenode, count(*)::int as n
-       from pg_get_wal_block_info($1::pg_lsn, $2::pg_lsn, false)
-      where reldatabase = $3 and relfilenode >= $4 and xid::text <> '0'
-        and resource_manager in ('Heap', 'Heap2') and split_part(record_type, '+', 1) = any($5::text[])
-      group by 1, 2`,
-    [mark.lsn, end, mark.databaseOid, FIRST_USER_FILENODE, ROW_CHANGES],
-  );
   const prefix = OWN_PREFIX + runId;
-  const { rows: records } = await c.query<LoggedRecord>(
-    `select start_lsn::text as lsn, xid::text as xid, resource_manager as rm, description
-       from pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn)
+  // One pass over the log (the version 1.0 of pg_walinspect, PostgreSQL 15, has no per-block view:
+  // the block references are read from each record's text).
+  const { rows } = await c.query<LoggedRecord & { kind: 'change' | 'record'; filenode: string | null; n: number }>(
+    `with r as materialized (
+       select start_lsn, xid, resource_manager, record_type, description, block_ref
+         from pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn)
+        where resource_manager in ('Heap', 'Heap2', 'Transaction', 'LogicalMessage'))
+     select 'change' as kind, r.xid::text as xid, m[1] as filenode, count(*)::int as n, null::pg_lsn as at, '' as rm, '' as description
+       from r, lateral regexp_matches(coalesce(r.block_ref, ''), 'rel \\d+/' || $3::text || '/(\\d+)', 'g') m
+      where r.resource_manager in ('Heap', 'Heap2') and split_part(r.record_type, '+', 1) = any($5::text[])
+        and r.xid::text <> '0' and m[1]::bigint >= $4
+      group by r.xid, m[1]
+     union all
+     select 'record', xid::text, null, 0, start_lsn, resource_manager, description
+       from r
       where (resource_manager = 'Transaction' and record_type in ('COMMIT', 'COMMIT_PREPARED'))
-         or (resource_manager = 'LogicalMessage' and description like $3)
-      order by start_lsn`,
-    [mark.lsn, end, `%prefix "${prefix.replace(/[\\%_]/g, '\\$&')}%`],
+         or (resource_manager = 'LogicalMessage' and description like $6)
+      order by 1, 5`,
+    [mark.lsn, end, mark.databaseOid, FIRST_USER_FILENODE, ROW_CHANGES, `%prefix "${prefix.replace(/[\\%_]/g, '\\$&')}%`],
   );
+  const changes = rows.filter((r) => r.kind === 'change');
+  const records = rows.filter((r) => r.kind === 'record');
   const topOf = new Map<string, string>();
   const commits = new Map<string, { at: string; dropped: string[] }>();
   const own = new Set<string>();
@@ -221,7 +226,7 @@ async function foreignWrites(c: pg.Client, mark: FenceMark, runId: string): Prom
     entry.changes += n;
     byTop.set(top, entry);
   };
-  for (const ch of changes) add(ch.xid, [ch.filenode], ch.n);
+  for (const ch of changes) add(ch.xid, ch.filenode ? [ch.filenode] : [], ch.n);
   for (const [xid, commit] of commits) if (commit.dropped.length > 0) add(xid, commit.dropped, 0);
   // In the order they committed.
   return [...commits].flatMap(([xid, commit]) => {
