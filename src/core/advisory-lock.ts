@@ -66,6 +66,8 @@ async function describeHolder(client: SqlClient, key: string): Promise<string> {
             extract(epoch from now() - a.backend_start)::int as age_s
        from pg_locks l join pg_stat_activity a on a.pid = l.pid
       where l.locktype = 'advisory' and l.granted
+        -- Advisory locks are per database: the same key on another database of the server is another lock.
+        and l.database = (select oid from pg_database where datname = current_database())
         and l.classid = (($1::bigint >> 32) & 4294967295)::oid
         and l.objid = ($1::bigint & 4294967295)::oid
         and l.objsubid = 1

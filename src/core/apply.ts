@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import type { OwnWriteMarks, SqlClient, SqlErrorProgress } from '../ports.ts';
 import type { MigrationFile } from './discover.ts';
 import { MigrationError, SqlStates, sqlState } from './errors.ts';
+import { indexValidity, skippedInvalidIndex, undoHalfBuilt } from './half-built-indexes.ts';
 import type { HistoryTable, HistoryType } from './history.ts';
 import type { Logger } from './logger.ts';
 import type { ParsedSql, SqlStatement } from './statements.ts';
@@ -174,24 +175,35 @@ async function applyWithoutTransaction(file: MigrationFile, parsed: ParsedSql, l
   try {
     for (const st of parsed.statements) {
       for (;;) {
+        // A statement outside a transaction is not undone by Postgres when it fails: what it left of indexes is checked after.
+        const indexes = await indexValidity(client);
         try {
           await runOnItsOwn(s, st);
+          const skipped = await skippedInvalidIndex(client, st);
+          if (skipped) throw new SkippedInvalidIndex(skipped);
           break;
         } catch (error) {
-          if (sqlState(error) === SqlStates.lockNotAvailable && retries < s.lockRetries) {
+          const half = error instanceof SkippedInvalidIndex ? { dropped: [], left: [] } : await undoHalfBuilt(client, indexes, st).catch(() => undefined);
+          if (half?.dropped.length) s.log.warn(`${file.script}: dropped the index(es) ${half.dropped.join(', ')} the failed statement left`);
+          // A procedure or DO block may have committed part of its work before it failed: that is not undone here.
+          const clean = half?.left.length === 0 && !commitsInside(st);
+          if (clean && sqlState(error) === SqlStates.lockNotAvailable && retries < s.lockRetries) {
             retries++;
             await backoff(s, retries, file);
             continue;
           }
-          if (st.index === 0) {
-            // Nothing ran, so the history can forget the attempt and the database is as before.
+          if (clean && st.index === 0) {
+            // Nothing ran (or what ran was undone), so the history can forget the attempt and the database is as before.
             await asOwnWrite(s, () => client.query(`delete from ${s.history.qualifiedName} where installed_rank = $1`, [rank]));
             throw explain(new StatementFailure(error, st), file, parsed, retries);
           }
+          const leftInvalid = half?.left.length
+            ? `\nIt left ${half.left.join(', ')} invalid, which Postgres does not undo: drop or rebuild ${half.left.length === 1 ? 'it' : 'them'} by hand.`
+            : '';
           const failure = explain(new StatementFailure(error, st), file, parsed, retries, {
             outcome: 'needs-operator',
             suffix:
-              `\n${st.index} of ${total} statements ran before it failed and stay applied (this migration has no transaction). ` +
+              `\n${st.index} of ${total} statements ran before it failed and stay applied (this migration has no transaction).${leftInvalid} ` +
               'Finish or undo them by hand, then run `safeshift repair`; further runs are refused until then.',
           });
           throw failure;
@@ -225,6 +237,7 @@ async function asOwnWrite<T>(s: ApplySettings, write: () => Promise<T>): Promise
 
 /** Statements whose body may commit by itself (a procedure, a DO block): inside a transaction of ours they would fail half-way. */
 const COMMITS_INSIDE = new Set(['CallStmt', 'DoStmt']);
+const commitsInside = (st: SqlStatement): boolean => Object.keys(st.node).some((kind) => COMMITS_INSIDE.has(kind));
 
 /**
  * One statement of a no-transaction migration, committed on its own. It runs as the run's own write
@@ -238,7 +251,7 @@ async function runOnItsOwn(s: ApplySettings, st: SqlStatement): Promise<void> {
     await s.client.query(st.sql);
     return;
   }
-  if (!Object.keys(st.node).some((kind) => COMMITS_INSIDE.has(kind))) {
+  if (!commitsInside(st)) {
     try {
       await asOwnWrite(s, () => s.client.query(st.sql));
       return;
@@ -294,6 +307,16 @@ async function backoff(s: ApplySettings, attempt: number, file: MigrationFile): 
  * A migration's failure, before it is explained with file and line: in a statement, or, without one,
  * `stage` says what failed instead (the history row, the commit) or that it is not known.
  */
+/** A CREATE INDEX CONCURRENTLY IF NOT EXISTS that succeeded by skipping an index an earlier build left invalid. */
+class SkippedInvalidIndex extends Error {
+  constructor(index: string) {
+    super(
+      `index ${index} already exists but is invalid (a CREATE INDEX CONCURRENTLY that failed earlier left it), so IF NOT EXISTS ` +
+        `skipped the build and the index is not usable; drop it (DROP INDEX CONCURRENTLY ${index}) and run again`,
+    );
+  }
+}
+
 class StatementFailure extends Error {
   constructor(
     readonly original: unknown,

@@ -17,15 +17,18 @@ export async function markForFence(state: WorkflowState, ctx: StepContext, datab
   const { run } = state;
   const fences = (await ctx.ledger.getRun(run.runId))?.fences ?? {};
   if (Object.values(fences).some((m) => m.database === databaseId)) return;
+  let mark;
   try {
-    const mark = await fence.mark(databaseId, run.runId);
-    if (!mark.slot) ctx.log.warn(`write fence: no replication slot was free to keep the server's log for "${databaseId}"; a long run may lose its proof`);
-    await ctx.ledger.updateRun(run.runId, { fences: { ...fences, [String(mark.databaseOid)]: mark } });
+    mark = await fence.mark(databaseId, run.runId);
   } catch (error) {
+    // The server's own limits (no right to a replication slot, say) leave the fence out; a failing ledger below does not.
     ctx.log.warn(
       `write fence: "${databaseId}" could not be marked (${error instanceof Error ? error.message : String(error)}); only the quiescers vouch for it`,
     );
+    return;
   }
+  if (!mark.slot) ctx.log.warn(`write fence: no replication slot was free to keep the server's log for "${databaseId}"; a long run may lose its proof`);
+  await ctx.ledger.updateRun(run.runId, { fences: { ...fences, [String(mark.databaseOid)]: mark } });
 }
 
 /** What replacing production would do, in the words of a refusal. */

@@ -9,6 +9,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 const SLOW_FIRST = [
   'faults-upgrade-in-place',
   'faults-upgrade-swap',
+  'faults-port-calls',
   'workflow-restore',
   'interrupted-rollback',
   'interrupted-upgrade',
