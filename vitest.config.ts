@@ -61,9 +61,11 @@ export default defineConfig({
     // The long matrices first, even on a first run with no durations recorded (see the file).
     sequence: { sequencer: SlowFirstSequencer },
     ...common,
-    // One pool for every project. At least two at once even on a 2-core machine, since the files
-    // mostly wait on Postgres; no more than four, as the one server shares the same cores.
-    poolOptions: { forks: { minForks: 1, maxForks: Math.min(4, Math.max(2, availableParallelism() - 1)) } },
+    // One pool for every project. At least three at once even on a 2-core machine: the longest files
+    // now mostly wait (a migration sleeping past a timeout, the ASL's real back-off, a server
+    // restarting) rather than burn CPU, and a third file keeps the cores busy meanwhile; no more than
+    // four, as the one server shares the same cores.
+    poolOptions: { forks: { minForks: 1, maxForks: Math.min(4, Math.max(3, availableParallelism())) } },
     projects: [
       { test: { ...common, name: 'unit', include: UNIT } },
       {

@@ -152,7 +152,13 @@ export async function expectSafeOutcome(opts: {
 }): Promise<void> {
   const { report, db, label } = opts;
   expect(report.run.status, `${label}: status ${report.run.status} ${report.run.error?.message ?? ''}`).toBe(opts.expected);
-  const state = await db.withClient(productionState);
+  // Read on one session: the run is over, so nothing changes between the reads.
+  const { state, role, left, kept } = await db.withClient(async (c) => ({
+    state: await productionState(c),
+    role: await roleState(c, opts.shop.appRole, db.database),
+    left: await leftovers(c, db.database),
+    kept: await keptDatabases(c, db.database),
+  }));
   if (report.run.status === 'succeeded') expect(state, `${label}: production fully upgraded`).toEqual(opts.after);
   else expect(state, `${label}: production exactly as before`).toEqual(opts.before);
   if (report.run.status === 'succeeded') expect(report.quiesced.length, `${label}: the API was quiesced and recorded`).toBeGreaterThan(0);
@@ -160,9 +166,8 @@ export async function expectSafeOutcome(opts: {
     report.quiesced.every((q) => q.status === 'resumed' && q.resumedAt),
     `${label}: every API resumed`,
   ).toBe(true);
-  expect(await db.withClient((c) => roleState(c, opts.shop.appRole, db.database)), `${label}: role rights put back`).toEqual(opts.roleBefore);
-  expect(await db.withClient((c) => leftovers(c, db.database)), `${label}: no temporary database left`).toEqual([]);
-  const kept = await db.withClient((c) => keptDatabases(c, db.database));
+  expect(role, `${label}: role rights put back`).toEqual(opts.roleBefore);
+  expect(left, `${label}: no temporary database left`).toEqual([]);
   const ports = await openLocalPorts({ serverUrl: testServerUrl(), database: db.database, migrationsDir: EXAMPLE_MIGRATIONS });
   try {
     expect(await ports.ctx.ledger.getLock(db.database), `${label}: lock released`).toBeUndefined();

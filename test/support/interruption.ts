@@ -135,7 +135,13 @@ export async function expectRecovered(opts: {
 }): Promise<RunRecord> {
   const { db, label } = opts;
   const serverUrl = opts.serverUrl ?? testServerUrl();
-  const state = await db.withClient(productionState);
+  // Read on one session: the recovery is over, so nothing changes between the reads.
+  const { state, kept, role, left } = await db.withClient(async (c) => ({
+    state: await productionState(c),
+    kept: await keptDatabases(c, db.database),
+    role: await roleState(c, opts.appRole, db.database),
+    left: await leftovers(c, db.database),
+  }));
   const run = await withCasePorts(
     db.database,
     opts.migrationsDir,
@@ -150,7 +156,7 @@ export async function expectRecovered(opts: {
         quiesced.filter((q) => q.status !== 'resumed'),
         `${label}: every API resumed`,
       ).toEqual([]);
-      for (const id of await db.withClient((c) => keptDatabases(c, db.database))) {
+      for (const id of kept) {
         expect((await ports.ctx.ledger.getSnapshot(id))?.keepUntil, `${label}: ${id} recorded as kept`).toBeDefined();
       }
       return defined(record, `${label}: the run record`);
@@ -159,8 +165,8 @@ export async function expectRecovered(opts: {
   );
   if (opts.expected === 'succeeded') expect(state, `${label}: production fully upgraded`).toEqual(opts.after);
   else expect(state, `${label}: production exactly as before`).toEqual(opts.before);
-  expect(await db.withClient((c) => roleState(c, opts.appRole, db.database)), `${label}: role as before the first run`).toEqual(opts.roleBefore);
-  expect(await db.withClient((c) => leftovers(c, db.database)), `${label}: no temporary database left`).toEqual([]);
+  expect(role, `${label}: role as before the first run`).toEqual(opts.roleBefore);
+  expect(left, `${label}: no temporary database left`).toEqual([]);
   const again = await recover(db.database, opts.migrationsDir, serverUrl);
   expect(again.report, `${label}: a second recover continues nothing`).toBeUndefined();
   expect(again.repairs, `${label}: a second recover repairs nothing`).toEqual([]);

@@ -1,8 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { ensureEmbeddedServer, stopEmbeddedServer } from '../../src/adapters/local/embedded-postgres.ts';
+import { stopEmbeddedServer } from '../../src/adapters/local/embedded-postgres.ts';
+import { startTestCluster } from './test-cluster.ts';
 
 /** A PostgreSQL server of one test file's own, which the test may stop and start again on the same port. */
 export interface RestartableServer {
@@ -22,15 +21,10 @@ export interface RestartableServer {
 }
 
 /**
- * The test run's global setup sweeps folders with this prefix whose owner process is gone, so a
- * cluster left by a crashed test file is stopped and deleted by the next run.
- */
-const PREFIX = 'safeshift-test-';
-
-/**
- * Creates and starts a private embedded cluster in a temp folder, apart from the shared test server
- * (other test files run on that one in parallel, and must never see it restart). Durability is off,
- * as on the shared one, unless `crashSafeCommits` asks for commits that survive an immediate stop.
+ * Creates and starts a private embedded cluster (test/support/test-cluster.ts), apart from the shared
+ * test server (other test files run on that one in parallel, and must never see it restart).
+ * Durability is off, as on the shared one, unless `crashSafeCommits` asks for commits that survive an
+ * immediate stop.
  *
  * @example
  * ```ts
@@ -39,35 +33,21 @@ const PREFIX = 'safeshift-test-';
  * ```
  */
 export async function restartableServer(opts: { readonly crashSafeCommits?: boolean } = {}): Promise<RestartableServer> {
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), PREFIX));
-  // mkdtemp makes it 0700; as root the server runs as "postgres" and must enter it.
-  await fs.chmod(root, 0o755);
-  await fs.writeFile(path.join(root, 'owner.pid'), `${process.pid}\n`);
-  const dataDir = path.join(root, 'pg');
-  const dispose = async () => {
-    await stopEmbeddedServer({ dataDir }).catch(() => undefined);
-    await fs.rm(root, { recursive: true, force: true });
+  // Without synchronous commits, an immediate stop loses the last commits a client was told of:
+  // a test that crashes the server and then checks what was committed needs them on. fsync stays
+  // off: the machine does not crash, only the server, and what it wrote is in the OS's cache.
+  const cluster = await startTestCluster({ crashSafeCommits: opts.crashSafeCommits ?? false });
+  const { url, port, dataDir } = cluster;
+  return {
+    url,
+    stop: async () => {
+      await stopEmbeddedServer({ dataDir });
+    },
+    stopImmediately: () => pgCtl(['stop', '-w', '-s', '-t', '60', '-m', 'immediate', '-D', dataDir]),
+    // ensureEmbeddedServer would pick a new free port; the run's URLs name this one.
+    start: () => pgCtl(['start', '-w', '-s', '-t', '60', '-D', dataDir, '-l', path.join(dataDir, 'server.log'), '-o', `-p ${port}`]),
+    dispose: () => cluster.remove(),
   };
-  try {
-    // Without synchronous commits, an immediate stop loses the last commits a client was told of:
-    // a test that crashes the server and then checks what was committed needs them on. fsync stays
-    // off: the machine does not crash, only the server, and what it wrote is in the OS's cache.
-    const settings = { fsync: 'off', synchronous_commit: opts.crashSafeCommits ? 'on' : 'off', full_page_writes: 'off' };
-    const { url, port } = await ensureEmbeddedServer({ dataDir, settings });
-    return {
-      url,
-      stop: async () => {
-        await stopEmbeddedServer({ dataDir });
-      },
-      stopImmediately: () => pgCtl(['stop', '-w', '-s', '-t', '60', '-m', 'immediate', '-D', dataDir]),
-      // ensureEmbeddedServer would pick a new free port; the run's URLs name this one.
-      start: () => pgCtl(['start', '-w', '-s', '-t', '60', '-D', dataDir, '-l', path.join(dataDir, 'server.log'), '-o', `-p ${port}`]),
-      dispose,
-    };
-  } catch (error) {
-    await dispose();
-    throw error;
-  }
 }
 
 async function pgCtl(args: readonly string[]): Promise<void> {

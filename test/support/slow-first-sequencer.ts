@@ -1,20 +1,23 @@
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * The files that take minutes, longest first: the fault and interruption matrices. Each is a few
+ * The files that take longest, longest first: the fault and interruption matrices, and the files
+ * that mostly wait (a migration sleeping past a timeout, the ASL's real back-off). Most are a few
  * lines that call a shared matrix, so vitest, which on a first run (a fresh clone, CI) has no
  * durations yet and starts the biggest files first, would start them last and leave one running
  * alone at the end.
  */
 const SLOW_FIRST = [
+  'faults-task-failures',
   'faults-upgrade-in-place',
+  'workflow-refusals',
   'faults-upgrade-swap',
   'faults-port-calls',
-  'workflow-restore',
+  'interrupted-restore',
   'interrupted-rollback',
   'interrupted-upgrade',
-  'interrupted-restore',
-  'faults-task-failures',
+  'workflow-restore',
+  'workflow-quiesce-lost',
 ];
 
 function rank(file: TestSpecification): number {

@@ -13,6 +13,7 @@ import { LocalConnector } from './local-connector.ts';
 import { LocalQuiescerFactory } from './local-quiescers.ts';
 import { runLocally, type StepInvoker, type TaskCheckpoint } from './local-runner.ts';
 import { startHeartbeat, watchStopSignals } from './run-keeper.ts';
+import { reusingSessions } from './pg-connection.ts';
 import { PostgresLedger } from './postgres-ledger.ts';
 import { TemplateFleet } from './template-fleet.ts';
 import { LocalWriteFence } from './write-fence.ts';
@@ -33,8 +34,19 @@ export interface LocalTarget {
 /** The local ports, opened together and closed together. */
 export interface LocalPorts {
   readonly ctx: StepContext;
+  /** The server URL they were opened with: a run on them reuses its maintenance sessions to it ({@link MAINTENANCE_SESSIONS}). */
+  readonly serverUrl?: string;
   close(): Promise<void>;
 }
+
+/**
+ * The sessions a run opens on the server's maintenance database for a moment and then ends: the
+ * fleet's, the db-role quiescers' and the connector's (ending sessions, checking a target). A run
+ * opens a few dozen; within one it takes them again from the ones it ended ({@link reusingSessions}),
+ * sparing the server a backend start and a login each time. Not the run's own sessions (named after
+ * it): the rollback and `safeshift recover` end whatever of those is still there, and count it.
+ */
+const MAINTENANCE_SESSIONS = ['safeshift fleet', 'safeshift quiescer', 'safeshift'];
 
 /**
  * Opens the local adapters for a target: the template-database fleet, connections, the ledger in
@@ -59,6 +71,7 @@ export async function openLocalPorts(target: LocalTarget): Promise<LocalPorts> {
   };
   return {
     ctx,
+    serverUrl: target.serverUrl,
     close: async () => {
       await Promise.allSettled([fleet.close(), ledger.close()]);
     },
@@ -153,6 +166,12 @@ interface Start {
 }
 
 async function execute(ports: LocalPorts, run: RunInput, start: Start, options: WorkflowOptions): Promise<WorkflowReport> {
+  const { serverUrl } = ports;
+  if (serverUrl === undefined) return executeRun(ports, run, start, options);
+  return reusingSessions(serverUrl, MAINTENANCE_SESSIONS, () => executeRun(ports, run, start, options));
+}
+
+async function executeRun(ports: LocalPorts, run: RunInput, start: Start, options: WorkflowOptions): Promise<WorkflowReport> {
   const { ledger } = ports.ctx;
   const owner = thisProcess();
   const ctx = { ...ports.ctx, owner, lockTtlMs: ports.ctx.lockTtlMs ?? LOCAL_LOCK_TTL_MS };

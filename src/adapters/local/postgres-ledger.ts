@@ -2,11 +2,24 @@ import pg from 'pg';
 import { LockedError, SafeshiftError, SqlStates, sqlState } from '../../core/errors.ts';
 import { checkIdentifierOption, escapeIdentifier } from '../../core/identifiers.ts';
 import type { Ledger, LockRecord, QuiesceRecord, RehearsalRecord, RunRecord, SnapshotRecord } from '../../ports.ts';
-import { connectPg, withDatabase } from './pg-connection.ts';
+import { connectionFailure, connectPg, withDatabase } from './pg-connection.ts';
 
 export interface PostgresLedgerOptions {
   /** The control database, beside the application's on the same server. Created on first use. @default 'safeshift_control' */
   readonly database?: string;
+}
+
+/** How long to wait for the server, as {@link connectPg} does. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * The pool's sessions: each gives up connecting after {@link CONNECT_TIMEOUT_MS}. Given to the pool
+ * itself, the timeout would also bound a query's wait for a free session, which may take longer.
+ */
+class LedgerClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super({ ...(typeof config === 'string' ? { connectionString: config } : config), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  }
 }
 
 /** Any constant: two processes creating the tables at once take turns on it. */
@@ -68,22 +81,32 @@ export class PostgresLedger implements Ledger {
   static async open(serverUrl: string, opts: PostgresLedgerOptions = {}): Promise<PostgresLedger> {
     const database = checkIdentifierOption(opts.database ?? 'safeshift_control', 'ledger database');
     const url = withDatabase(serverUrl, database);
-    const setup = await connectPg(url, { applicationName: 'safeshift ledger' }).catch(async (error: unknown) => {
-      if (sqlState((error as { cause?: unknown }).cause) !== SqlStates.invalidCatalogName) throw error;
-      await createDatabase(serverUrl, database);
-      return connectPg(url, { applicationName: 'safeshift ledger' });
-    });
-    try {
-      await setup.query('begin');
-      await setup.query('select pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
-      await setup.query(SCHEMA);
-      await setup.query('commit');
-    } finally {
-      await setup.end().catch(() => undefined);
-    }
-    const pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'safeshift ledger' });
+    const pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'safeshift ledger', Client: LedgerClient });
     // An idle pooled connection that drops is replaced on the next query; it must not crash the process.
     pool.on('error', () => undefined);
+    try {
+      // The tables are made on the pool's first session, which then stays for the ledger's queries:
+      // every local run opens a ledger, and a session less is a backend start and a login less.
+      const setup = await connectFirst(pool, url).catch(async (error: unknown) => {
+        if (sqlState((error as { cause?: unknown }).cause) !== SqlStates.invalidCatalogName) throw error;
+        await createDatabase(serverUrl, database);
+        return connectFirst(pool, url);
+      });
+      try {
+        await setup.query('begin');
+        await setup.query('select pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
+        await setup.query(SCHEMA);
+        await setup.query('commit');
+        setup.release();
+      } catch (error) {
+        // Given the error, the pool ends that session instead of keeping it, half-way through a transaction.
+        setup.release(error instanceof Error ? error : true);
+        throw error;
+      }
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw error;
+    }
     return new PostgresLedger(pool, database);
   }
 
@@ -258,6 +281,16 @@ export class PostgresLedger implements Ledger {
       [database ?? null],
     );
     return rows.map((r) => r.record);
+  }
+}
+
+/** The pool's first session, its failure told as {@link connectPg} tells one. */
+async function connectFirst(pool: pg.Pool, url: string): Promise<pg.PoolClient> {
+  const began = Date.now();
+  try {
+    return await pool.connect();
+  } catch (error) {
+    throw connectionFailure(error, url, CONNECT_TIMEOUT_MS, Date.now() - began >= CONNECT_TIMEOUT_MS);
   }
 }
 
