@@ -115,7 +115,8 @@ async function upgradeFresh(
   }
   try {
     await ctx.settle();
-    return await runUpgrade(ctx, { database, migrationsDir: dir, input: { quiesce: [], rehearsal }, ...(instrument ? { instrument } : {}) });
+    // Nothing writes to these databases, so there is nothing to quiesce: said on purpose, as a user would.
+    return await runUpgrade(ctx, { database, migrationsDir: dir, input: { quiesce: [], noQuiesce: true, rehearsal }, ...(instrument ? { instrument } : {}) });
   } finally {
     await ctx.dropDatabase(database);
   }
