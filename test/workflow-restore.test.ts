@@ -198,7 +198,7 @@ describe('restore with a fault at every Task', () => {
       await eachCase(
         restoreTasks,
         async (state, lane) => {
-          await restoreCase([{ state, mode }], `restore ${state} ${mode}`, expectedOutcome(restoreWorkflow(), restoreTasks, { state, mode }), lane);
+          await restoreCase([{ state, mode }], `restore ${state} ${mode}`, expectedOutcome(restoreWorkflow(), { state, mode }), lane);
         },
         lanes.length,
       );

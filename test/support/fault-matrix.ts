@@ -119,19 +119,44 @@ export function taskStates(report: WorkflowReport, definition: { States: Record<
   return [...seen];
 }
 
+/** Where a Catch leads, as the status the run then ends with (workflows.ts). */
+const ENDINGS: Readonly<Record<string, RunStatus>> = {
+  RollbackPlan: 'rolled-back',
+  FinishRefused: 'refused',
+  RecordRehearsalFailure: 'refused',
+  FinishNeedsOperator: 'needs-operator',
+};
+
+interface Definition {
+  readonly States: Record<string, Record<string, unknown>>;
+}
+
 /**
- * The one outcome a single fault at `state` must give, from the machine's own definition: a
- * repeated delivery changes nothing (the outcome of no fault); a state that retries any error
- * (`persistent`) absorbs one failure and the run succeeds; a failure before `Quiesce` refuses the run
- * (nothing was changed); any later failure rolls it back. `forward` is the no-fault run's Task order.
+ * The one status a failure in `state` must give, from the machine's definition, never from what a run did:
+ * - a Task that retries every error (`persistent`: Retry on States.ALL) absorbs one failure, so the
+ *   run ends as it would have without it (`unfaulted`: succeeded, or rolled-back for a run already on
+ *   its rollback path);
+ * - a Task that fails for good (no such Retry, or a failure that keeps coming back through every
+ *   attempt) ends where its Catch leads: RollbackPlan brings production back (rolled-back);
+ *   FinishRefused, and RecordRehearsalFailure whose path ends in FinishRefused, refuse the run (every
+ *   Task before Quiesce catches there: nothing of production was changed yet); FinishNeedsOperator
+ *   says an operator must look (a failure on the rollback path after its retries).
  */
-export function expectedOutcome(definition: { States: Record<string, Record<string, unknown>> }, forward: readonly string[], fault: Fault): RunStatus {
-  if (fault.mode === 'delivered-twice') return 'succeeded';
-  const retry = (definition.States[fault.state]?.Retry ?? []) as { ErrorEquals: string[] }[];
-  if (retry.some((r) => r.ErrorEquals.includes('States.ALL'))) return 'succeeded';
-  const quiesce = forward.indexOf('Quiesce');
-  if (quiesce < 0) throw new Error('the forward run never entered Quiesce');
-  return forward.indexOf(fault.state) < quiesce ? 'refused' : 'rolled-back';
+export function failureOutcome(definition: Definition, state: string, unfaulted: RunStatus, keepsFailing = false): RunStatus {
+  const task = definition.States[state];
+  if (!task) throw new Error(`no state ${state} in the definition`);
+  const retries = (task.Retry ?? []) as { ErrorEquals: string[] }[];
+  if (!keepsFailing && retries.some((r) => r.ErrorEquals.includes('States.ALL'))) return unfaulted;
+  const catches = (task.Catch ?? []) as { ErrorEquals: string[]; Next: string }[];
+  const next = catches.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next;
+  const ending = next === undefined ? undefined : ENDINGS[next];
+  if (!ending) throw new Error(`${state} has no Catch of every error leading to a known ending (${String(next)})`);
+  return ending;
+}
+
+/** The one outcome a single Task fault must give: a repeated delivery changes nothing (the outcome of no fault); otherwise {@link failureOutcome}. */
+export function expectedOutcome(definition: Definition, fault: Fault): RunStatus {
+  return fault.mode === 'delivered-twice' ? 'succeeded' : failureOutcome(definition, fault.state, 'succeeded');
 }
 
 /**

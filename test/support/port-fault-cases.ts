@@ -1,6 +1,7 @@
 import type { RunStatus } from '../../src/ports.ts';
 import { upgradeWorkflow } from '../../src/steps/workflows.ts';
 import { defined } from './defined.ts';
+import { failureOutcome } from './fault-matrix.ts';
 import { MUTATING_CALLS, type PortCall } from './port-faults.ts';
 
 /*
@@ -10,36 +11,10 @@ import { MUTATING_CALLS, type PortCall } from './port-faults.ts';
 
 const definition = upgradeWorkflow();
 
-/**
- * The one status a port fault must give, from the machine's definition, never from what a run did:
- * - a Task that retries every error (`persistent`: Retry on States.ALL) absorbs one failed call, so
- *   the run ends as it would have without the fault (`unfaulted`: succeeded, or rolled-back for a run
- *   already on its rollback path);
- * - a Task that fails for good (no such Retry, or a port that keeps failing through every attempt)
- *   ends where its Catch leads: RollbackPlan brings production back (rolled-back); FinishRefused, and
- *   RecordRehearsalFailure whose path ends in FinishRefused, refuse the run (every Task before Quiesce
- *   catches there: nothing of production was changed yet); FinishNeedsOperator says an operator must
- *   look (a failure on the rollback path after its retries).
- */
+/** The one status a port fault in `state` must give (fault-matrix.ts {@link failureOutcome}, on the upgrade's definition). */
 export function expectedStatus(state: string, unfaulted: RunStatus, keepsFailing = false): RunStatus {
-  const task = defined(definition.States[state], `state ${state}`);
-  const retries = (task.Retry ?? []) as { ErrorEquals: string[] }[];
-  if (!keepsFailing && retries.some((r) => r.ErrorEquals.includes('States.ALL'))) return unfaulted;
-  const catches = (task.Catch ?? []) as { ErrorEquals: string[]; Next: string }[];
-  const next = defined(
-    catches.find((c) => c.ErrorEquals.includes('States.ALL')),
-    `a Catch of ${state}`,
-  ).Next;
-  return defined(ENDINGS[next], `the ending of ${state}'s Catch (${next})`);
+  return failureOutcome(definition, state, unfaulted, keepsFailing);
 }
-
-/** Where a Catch leads, as the status the run then ends with (workflows.ts). */
-const ENDINGS: Record<string, RunStatus> = {
-  RollbackPlan: 'rolled-back',
-  FinishRefused: 'refused',
-  RecordRehearsalFailure: 'refused',
-  FinishNeedsOperator: 'needs-operator',
-};
 
 /** The key a call is sampled by: its method in its Task state. */
 export const pairOf = (c: PortCall) => `${c.method} @ ${c.state}`;

@@ -72,7 +72,7 @@ export function upgradeFaultMatrix(strategy: 'in-place' | 'swap'): void {
               const { report, fired } = await runOn(shop, db, { kind: 'upgrade', strategy }, [{ state, mode }]);
               expect(fired, `fault at ${state} fired`).toEqual([{ state, mode }]);
               injected += fired.length;
-              const expected = expectedOutcome(upgradeWorkflow(), forwardTasks, { state, mode });
+              const expected = expectedOutcome(upgradeWorkflow(), { state, mode });
               await expectSafeOutcome({ shop, db, report, before, after, roleBefore, expected, label: `${strategy} ${state} ${mode}` });
             } finally {
               await db.drop();
@@ -105,7 +105,7 @@ export function upgradeFaultMatrix(strategy: 'in-place' | 'swap'): void {
                 before,
                 after,
                 roleBefore,
-                expected: expectedOutcome(upgradeWorkflow(), forwardTasks, fault),
+                expected: expectedOutcome(upgradeWorkflow(), fault),
                 label: `${strategy} ${state} #${entry} ${mode}`,
               });
             } finally {
