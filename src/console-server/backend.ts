@@ -1,4 +1,4 @@
-import type { LockRecord, QuiesceRecord, RunError, RunKind, RunStatus, SnapshotKind } from '../ports.ts';
+import type { LockRecord, QuiesceRecord, RehearsalRecord, RunError, RunKind, RunStatus, SnapshotKind } from '../ports.ts';
 
 /**
  * What the console shows and does, whatever runs the workflows: the local runtime (Postgres ledger,
@@ -149,18 +149,8 @@ export interface QuiesceView extends QuiesceRecord {
   readonly runInterrupted?: string;
 }
 
-/** A rehearsal report: how long each migration took on a clone, and the window it predicts. */
-export interface RehearsalView {
-  readonly runId: string;
-  readonly database: string;
-  readonly createdAt: string;
-  readonly fromVersion: string | null;
-  readonly toVersion: string | null;
-  readonly migrations: readonly { readonly script: string; readonly executionMs: number; readonly lockRetries: number }[];
-  readonly predictedWindowMs: number;
-  readonly status: 'succeeded' | 'failed';
-  readonly error?: RunError;
-}
+/** A rehearsal report: how long each migration took on a clone, and the window it predicts; the ledger's record, as it is. */
+export type RehearsalView = RehearsalRecord;
 
 /** A run's progress while it goes: the states entered so far, and how it ended once it has. */
 export interface RunProgress {

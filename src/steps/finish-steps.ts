@@ -2,7 +2,7 @@ import type { RunError, RunStanding, RunStatus } from '../ports.ts';
 import type { StepContext } from './context.ts';
 import { nowIso } from './context.ts';
 import { targetId } from './fleet-steps.ts';
-import { schemaVersionOf } from './run-steps.ts';
+import { newRunRecord, schemaVersionOf } from './run-steps.ts';
 import { caughtError } from './step-error.ts';
 import type { WorkflowState } from './state.ts';
 
@@ -31,16 +31,7 @@ export async function finishStep(state: WorkflowState, args: { status: RunStatus
         }
       : caught;
   // A run refused before its first step recorded it (the very first write failed) is recorded now.
-  const current =
-    (await ctx.ledger.getRun(run.runId)) ??
-    (await ctx.ledger.startRun({
-      runId: run.runId,
-      database: run.database,
-      kind: run.kind,
-      status: 'running',
-      startedAt: nowIso(ctx),
-      targetVersion: run.targetVersion ?? null,
-    }));
+  const current = (await ctx.ledger.getRun(run.runId)) ?? (await ctx.ledger.startRun(newRunRecord(run, ctx)));
   const fromVersion = state.preflight?.fromVersion ?? current.fromVersion ?? null;
   const standing = args.status === 'needs-operator' ? await standingOf(state, ctx) : undefined;
   // A run that needs an operator is where it is, not where it meant to go: production's version read now.

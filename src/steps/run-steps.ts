@@ -3,6 +3,7 @@ import { ValidationError, SafeshiftError } from '../core/errors.ts';
 import { HistoryTable } from '../core/history.ts';
 import { preflight } from '../core/preflight.ts';
 import { requireVersion } from '../core/version.ts';
+import type { RunRecord } from '../ports.ts';
 import type { StepContext } from './context.ts';
 import { nowIso } from './context.ts';
 import { checkRunBeforeLock } from './run-checks.ts';
@@ -79,14 +80,21 @@ export async function restorePreflightStep(state: WorkflowState, ctx: StepContex
   return { ...state, run, preflight: { fromVersion, toVersion, pending: [], nothingToDo: false } };
 }
 
-async function openRun(run: RunInput, ctx: StepContext): Promise<void> {
-  await ctx.ledger.startRun({
+/** A run's first record in the ledger: what it was asked to do, running from now. */
+export function newRunRecord(run: RunInput, ctx: StepContext): RunRecord {
+  return {
     runId: run.runId,
     database: run.database,
     kind: run.kind,
     status: 'running',
     startedAt: nowIso(ctx),
     targetVersion: run.targetVersion ?? null,
+  };
+}
+
+async function openRun(run: RunInput, ctx: StepContext): Promise<void> {
+  await ctx.ledger.startRun({
+    ...newRunRecord(run, ctx),
     ...(run.strategy ? { strategy: run.strategy } : {}),
     ...(ctx.owner ? { owner: ctx.owner, heartbeatAt: nowIso(ctx) } : {}),
   });

@@ -1,5 +1,5 @@
 import { SafeshiftError } from '../core/errors.ts';
-import type { FenceReport, ForeignWrite } from '../ports.ts';
+import type { ForeignWrite } from '../ports.ts';
 import type { StepContext } from './context.ts';
 import { targetId } from './fleet-steps.ts';
 import type { WorkflowState } from './state.ts';
@@ -46,9 +46,9 @@ export interface Replacement {
  * swapped or deleted. When the fence cannot read the whole log, the quiescers' word stands, unless
  * nothing was quiesced (`noQuiesce`): then nothing vouches, and the run stops the same way.
  */
-export async function proveUnwritten(state: WorkflowState, ctx: StepContext, replacement: Replacement): Promise<FenceReport | undefined> {
+export async function proveUnwritten(state: WorkflowState, ctx: StepContext, replacement: Replacement): Promise<void> {
   const fence = ctx.writeFence;
-  if (!fence) return undefined;
+  if (!fence) return;
   const { run } = state;
   const marks = Object.values((await ctx.ledger.getRun(run.runId))?.fences ?? {});
   const report = await fence.check(run.database, marks, run.runId);
@@ -59,7 +59,6 @@ export async function proveUnwritten(state: WorkflowState, ctx: StepContext, rep
       throw fenceError(state, replacement, `nothing proves that no one else wrote to it since the snapshot (${why}), and no API was quiesced`, {});
     ctx.log.warn(`write fence: could not prove "${run.database}" unwritten (${why}); the quiescers vouch for it`);
   }
-  return report;
 }
 
 function fenceError(state: WorkflowState, replacement: Replacement, found: string, details: Record<string, unknown>): SafeshiftError {

@@ -6,6 +6,7 @@ import type { RunStatus } from '../../src/ports.ts';
 import type { RunInput } from '../../src/steps/state.ts';
 import { testServerUrl } from './database.ts';
 import { EXAMPLE_MIGRATIONS, keptDatabases, leftovers, productionState, roleState, type CaseDatabase, type ShopTemplate } from './shop.ts';
+import type { ShopLane } from './case-pool.ts';
 
 /** How a fault is injected into one Task state, once. */
 export type FaultMode = 'throws' | 'crashes-after-side-effect' | 'delivered-twice';
@@ -164,17 +165,15 @@ export function expectedOutcome(definition: Definition, fault: Fault): RunStatus
  * says which), every quiesced API is back to its recorded state, the ledger has a terminal record,
  * no clone or temporary database is left, and the lock is released.
  */
-export async function expectSafeOutcome(opts: {
-  readonly shop: ShopTemplate;
-  readonly db: CaseDatabase;
-  readonly report: WorkflowReport;
-  readonly before: Record<string, unknown>;
-  readonly after: Record<string, unknown>;
-  readonly roleBefore: Record<string, unknown>;
-  readonly label: string;
-  /** The one outcome this case must have ({@link expectedOutcome}); "any safe one" is not an assertion. */
-  readonly expected: RunStatus;
-}): Promise<void> {
+export async function expectSafeOutcome(
+  opts: ShopLane & {
+    readonly db: CaseDatabase;
+    readonly report: WorkflowReport;
+    readonly label: string;
+    /** The one outcome this case must have ({@link expectedOutcome}); "any safe one" is not an assertion. */
+    readonly expected: RunStatus;
+  },
+): Promise<void> {
   const { report, db, label } = opts;
   expect(report.run.status, `${label}: status ${report.run.status} ${report.run.error?.message ?? ''}`).toBe(opts.expected);
   // Read on one session: the run is over, so nothing changes between the reads.

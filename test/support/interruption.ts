@@ -12,6 +12,7 @@ import type { RunInput } from '../../src/steps/state.ts';
 import { testServerUrl } from './database.ts';
 import { defined } from './defined.ts';
 import { keptDatabases, leftovers, productionState, roleState, type CaseDatabase, type ShopTemplate } from './shop.ts';
+import type { ShopLane } from './case-pool.ts';
 
 /** Where and how the child run is interrupted. */
 export interface InterruptAt {
@@ -119,20 +120,19 @@ export function recover(database: string, migrationsDir: string, serverUrl = tes
  * or fully upgraded accordingly, the API is back as it was before the first run, every quiesce
  * record resumed, no temporary database left, the lock released; and a second recover changes nothing.
  */
-export async function expectRecovered(opts: {
-  readonly db: CaseDatabase;
-  readonly appRole: string;
-  readonly migrationsDir: string;
-  readonly runId: string;
-  readonly before: Record<string, unknown>;
-  readonly after: Record<string, unknown>;
-  readonly roleBefore: Record<string, unknown>;
-  readonly expected: RunStatus;
-  readonly label: string;
-  readonly recovered: RecoverReport;
-  /** The server the case runs on. @default the shared test server */
-  readonly serverUrl?: string;
-}): Promise<RunRecord> {
+export async function expectRecovered(
+  opts: Pick<ShopLane, 'before' | 'after' | 'roleBefore'> & {
+    readonly db: CaseDatabase;
+    readonly appRole: string;
+    readonly migrationsDir: string;
+    readonly runId: string;
+    readonly expected: RunStatus;
+    readonly label: string;
+    readonly recovered: RecoverReport;
+    /** The server the case runs on. @default the shared test server */
+    readonly serverUrl?: string;
+  },
+): Promise<RunRecord> {
   const { db, label } = opts;
   const serverUrl = opts.serverUrl ?? testServerUrl();
   // Read on one session: the recovery is over, so nothing changes between the reads.

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { QueryResultRow } from 'pg';
 import { checkIdentifierOption } from '../../core/identifiers.ts';
 import type { ConnectOptions, Connector, QueryResult, SqlSession } from '../../ports.ts';
-import { connectPg, withDatabase } from './pg-connection.ts';
+import { connectPg, withDatabase, withPgSession } from './pg-connection.ts';
 import { targetProblem } from './target-databases.ts';
 
 /**
@@ -72,11 +72,6 @@ export class LocalConnector implements Connector {
   /** One short session on the server's maintenance database, for work about `databaseId`. */
   private async asAdmin<T>(databaseId: string, fn: (admin: pg.Client) => Promise<T>): Promise<T> {
     checkIdentifierOption(databaseId, 'database');
-    const admin = await connectPg(this.serverUrl, { applicationName: 'safeshift' });
-    try {
-      return await fn(admin);
-    } finally {
-      await admin.end().catch(() => undefined);
-    }
+    return withPgSession(this.serverUrl, { applicationName: 'safeshift' }, fn);
   }
 }

@@ -33,6 +33,24 @@ export async function connectPg(url: string, opts: ConnectPgOptions = {}): Promi
   return openClient(url, applicationName, opts, (error) => opts.onIdleError?.(error));
 }
 
+/**
+ * One short session for `fn`: connected with {@link connectPg}, ended afterwards whatever `fn` did
+ * (an error while ending is not `fn`'s and is dropped).
+ *
+ * @example
+ * ```ts
+ * const n = await withPgSession(serverUrl, { applicationName: 'safeshift' }, async (c) => (await c.query('select 1')).rowCount);
+ * ```
+ */
+export async function withPgSession<T>(url: string, opts: ConnectPgOptions, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connectPg(url, opts);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** A new session, every failure translated; `onError` hears of a connection lost while idle. */
 async function openClient(url: string, applicationName: string, opts: ConnectPgOptions, onError: (error: ConnectionError) => void): Promise<pg.Client> {
   const parsed = parseUrl(url);

@@ -6,7 +6,7 @@ import { checkIdentifierOption, escapeIdentifier as ident, escapeLiteral } from 
 import type { Fleet, ResourceStatus, SafeshiftTags } from '../../ports.ts';
 import { applyFace, readFace, type DatabaseFace } from './database-face.ts';
 import { assertReusable, dropUntagged, findDatabase, ours, parseTags, pickTags, tagClone, type TagComment } from './database-tags.ts';
-import { connectPg } from './pg-connection.ts';
+import { connectPg, withPgSession } from './pg-connection.ts';
 
 export interface TemplateFleetOptions {
   /** Receives progress lines (the CLI sends them to stderr). @default silent */
@@ -295,14 +295,7 @@ export class TemplateFleet implements Fleet {
    */
   private admin<T>(fn: (client: pg.Client) => Promise<T>, runId?: string): Promise<T> {
     if (this.closed) return Promise.reject(new SafeshiftError('INTERNAL', 'the fleet is closed'));
-    const run = (async () => {
-      const client = await connectPg(this.serverUrl, { applicationName: runId === undefined ? 'safeshift fleet' : runSessionName(runId) });
-      try {
-        return await fn(client);
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    })();
+    const run = withPgSession(this.serverUrl, { applicationName: runId === undefined ? 'safeshift fleet' : runSessionName(runId) }, fn);
     this.inFlight.add(run);
     void run.finally(() => this.inFlight.delete(run)).catch(() => undefined);
     return run;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { SqlStates, sqlState } from '../../core/errors.ts';
 import type { FenceMark, FenceReport, ForeignWrite, OwnWriteMarks, WriteFence } from '../../ports.ts';
-import { connectPg, withDatabase } from './pg-connection.ts';
+import { withDatabase, withPgSession } from './pg-connection.ts';
 
 /** The logical message prefix a run's own transactions carry; the run id follows it. */
 const OWN_PREFIX = 'safeshift run ';
@@ -84,8 +84,7 @@ export class LocalWriteFence implements WriteFence {
   /** Foreign writes with their tables named, read in the database itself (where the storage numbers mean something). */
   private async named(databaseId: string, writes: readonly RawWrite[]): Promise<ForeignWrite[]> {
     if (writes.length === 0) return [];
-    const client = await connectPg(withDatabase(this.serverUrl, databaseId), { applicationName: 'safeshift' });
-    try {
+    return withPgSession(withDatabase(this.serverUrl, databaseId), { applicationName: 'safeshift' }, async (client) => {
       const nodes = [...new Set(writes.flatMap((w) => w.filenodes))];
       const { rows } = await client.query<{ node: string; name: string | null }>(
         `select n::text as node, case when c.oid is not null then format('%I.%I', ns.nspname, c.relname) end as name
@@ -101,18 +100,11 @@ export class LocalWriteFence implements WriteFence {
         relations: [...new Set(w.filenodes.map((n) => names.get(n) ?? `storage ${n}`))].sort(),
         changes: w.changes,
       }));
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+    });
   }
 
-  private async admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = await connectPg(this.serverUrl, { applicationName: 'safeshift' });
-    try {
-      return await fn(client);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+  private admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    return withPgSession(this.serverUrl, { applicationName: 'safeshift' }, fn);
   }
 }
 
